@@ -1,0 +1,7 @@
+export { afterwork } from './middleware.js'
+export type { AfterworkEnv, AfterworkVariables, RequestScope, StateOf } from './middleware.js'
+export { afterworkErrors } from './errors.js'
+export { validate } from './validate.js'
+export { serve } from './serve.js'
+export type { FetchApp } from './serve.js'
+export type { HttpHandle, ServeHttpOptions } from '../node/serve-http.js'

@@ -1,0 +1,88 @@
+import type { HttpBindings } from '@hono/node-server'
+import type { MiddlewareHandler } from 'hono'
+import { routePath } from 'hono/route'
+import type { BackgroundTasks } from '../../core/background-tasks.js'
+import { requestIdFrom } from '../../core/request-context.js'
+import type { Service } from '../../service.js'
+
+/** Per-request bookkeeping shared by the middleware and `afterworkErrors`. */
+export interface RequestScope {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any service's scope
+  service: Service<any>
+  requestId: string
+  background: BackgroundTasks
+  /** Set by afterworkErrors when the handler threw an unexpected error. */
+  threw: boolean
+}
+
+/** The service's state type. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches any Service
+export type StateOf<T> = T extends Service<infer S> ? S : never
+
+/** What the middleware puts on `c.var`. */
+export interface AfterworkVariables<S> {
+  /** This request's post-response tasks. */
+  background: BackgroundTasks
+  /** The lifespans' typed state. */
+  state: S
+  /** The incoming `x-request-id` when well-formed, else a fresh UUID; echoed in the response. */
+  requestId: string
+  afterwork: RequestScope
+}
+
+/**
+ * The Hono `Env` for an app using afterwork: `new Hono<AfterworkEnv<typeof svc>>()` types
+ * `c.var.background`, `c.var.state` and `c.var.requestId`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches any Service
+export type AfterworkEnv<T extends Service<any>> = {
+  Variables: AfterworkVariables<StateOf<T>>
+  Bindings: Partial<HttpBindings>
+}
+
+/**
+ * Hono middleware giving every handler `c.var.background` (tasks that run after the response),
+ * `c.var.state` (the lifespans' state) and `c.var.requestId`. Tasks start when the Node response
+ * closes (@hono/node-server's `c.env.outgoing`), or, without a Node response (`app.request()`, the
+ * test client), as soon as the handler's Response is returned. The request is counted in the
+ * service's metrics at the same moment.
+ *
+ * @example
+ * const app = new Hono<AfterworkEnv<typeof svc>>()
+ * app.use(afterwork(svc))
+ * app.onError(afterworkErrors)
+ * app.post('/signup', (c) => {
+ *   c.var.background.add(sendWelcomeEmail, 'ada@example.com')
+ *   return c.json({ ok: true }, 201)
+ * })
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- accepts any Service
+export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<AfterworkEnv<T>> {
+  return async function afterworkMiddleware(c, next) {
+    const incoming = c.env?.incoming
+    const outgoing = c.env?.outgoing
+    // Read the raw Node header when there is one: c.req.header() would build a full Headers object.
+    const requestId = requestIdFrom(incoming ? incoming.headers['x-request-id'] : c.req.header('x-request-id'))
+    const scope: RequestScope = { service: svc, requestId, background: svc.createBackgroundTasks(requestId), threw: false }
+    c.set('afterwork', scope)
+    c.set('requestId', requestId)
+    c.set('background', scope.background)
+    c.header('x-request-id', requestId)
+    if (outgoing) {
+      outgoing.once('close', () => {
+        svc.metrics.recordRequest(c.req.method, routePath(c, -1), outgoing.statusCode, scope.threw)
+        scope.background.start()
+      })
+      c.set('state', svc.state as StateOf<T>)
+      await next()
+      return
+    }
+    try {
+      c.set('state', svc.state as StateOf<T>)
+      await next()
+    } finally {
+      svc.metrics.recordRequest(c.req.method, routePath(c, -1), c.res.status, scope.threw)
+      scope.background.start()
+    }
+  }
+}

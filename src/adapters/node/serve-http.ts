@@ -1,0 +1,137 @@
+import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { withDeadline } from '../../core/clock.js'
+import { deferred } from '../../core/deferred.js'
+import { toMs, type Duration } from '../../core/duration.js'
+import type { AnyService } from '../../service.js'
+
+export interface ServeHttpOptions {
+  /** @default 8000 */
+  port?: number
+  /** @default '127.0.0.1' */
+  host?: string
+  /** Install SIGTERM and SIGINT handlers that shut down gracefully; a second signal exits at once. @default true */
+  signals?: boolean
+  /** How long in-flight requests get to finish before their sockets are closed. @default the service's `shutdown.http` ('10s') */
+  drainTimeout?: Duration
+}
+
+/** A running server. `stop()` is the graceful shutdown; `closed` resolves when it has finished. */
+export interface HttpHandle {
+  server: Server
+  /** The bound address, like `http://127.0.0.1:8000`. */
+  url: string
+  port: number
+  /** Graceful shutdown: the same steps as SIGTERM. Idempotent. */
+  stop(): Promise<void>
+  /** Resolves when shutdown has finished, however it was started. */
+  closed: Promise<void>
+}
+
+/**
+ * Runs `svc` behind a Node `http.Server`: starts the service (lifespans first, so nothing listens
+ * if startup fails), listens, and owns the one HTTP shutdown every adapter uses:
+ *
+ * 1. readiness turns 503 (`draining`) and the listening socket closes, so new connections are refused;
+ * 2. every response from now on carries `Connection: close`, and keep-alive sockets are closed as
+ *    soon as they go idle (Node's `server.close()` alone would keep serving keep-alive clients);
+ * 3. in-flight requests get `drainTimeout` to finish, then their sockets are closed and the count of
+ *    abandoned requests is logged;
+ * 4. `svc.stop()`: background tasks drain, lifespans tear down, each with its own deadline.
+ */
+export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttpOptions = {}): Promise<HttpHandle> {
+  const drainMs = opts.drainTimeout === undefined ? svc.shutdownTimeouts.httpMs : toMs(opts.drainTimeout, 'drainTimeout')
+  const log = svc.log
+  const inFlight = new Set<ServerResponse>()
+  let draining = false
+
+  const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections())
+  const track = (_req: IncomingMessage, res: ServerResponse) => {
+    if (draining) res.setHeader('connection', 'close')
+    inFlight.add(res)
+    res.once('close', () => {
+      inFlight.delete(res)
+      // A response whose headers went out before the drain began kept its socket alive: close it
+      // once it is idle (the parser marks it idle after this event, hence the setImmediate).
+      if (draining) closeIdleSoon()
+    })
+  }
+  server.prependListener('request', track)
+
+  await svc.start()
+  try {
+    await listen(server, opts.port ?? 8000, opts.host ?? '127.0.0.1')
+  } catch (error) {
+    server.off('request', track)
+    await svc.stop()
+    throw error
+  }
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
+  log.info({ url }, 'listening')
+
+  const done = deferred<void>()
+  let stopping: Promise<void> | undefined
+  const stop = () => {
+    stopping ??= (async () => {
+      draining = true
+      svc.beginDrain()
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      log.info({ inFlight: inFlight.size, drainTimeoutMs: drainMs }, 'shutting down: draining HTTP')
+      const outcome = await withDeadline(svc.clock, drainMs, closed)
+      if (outcome.timedOut) {
+        const detail = `${inFlight.size} HTTP request(s) still in flight at the drain deadline; closing their sockets`
+        log.warn({ inFlight: inFlight.size }, detail)
+        svc.events.emit('shutdown:abandoned', { step: 'http', detail })
+        server.closeAllConnections()
+        await closed
+      }
+      await svc.stop()
+      removeSignals()
+      done.resolve()
+    })()
+    return stopping
+  }
+
+  let removeSignals = () => {}
+  if (opts.signals !== false) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now')
+        process.exit(1)
+      }
+      log.info({ signal }, 'signal received: graceful shutdown')
+      stop().then(
+        () => {
+          process.exitCode ??= 0
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'shutdown failed')
+          process.exitCode = 1
+        },
+      )
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+    removeSignals = () => {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+    }
+  }
+
+  return { server, url, port: address.port, stop, closed: done.promise }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error)
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+}

@@ -1,0 +1,180 @@
+import { withDeadline, type Clock } from './clock.js'
+import { deferred, type Deferred } from './deferred.js'
+import { AfterworkError } from './errors.js'
+import type { Events } from './events.js'
+import type { Logger } from './logger.js'
+import { runWithRequestId } from './request-context.js'
+
+interface Entry {
+  fn: (...args: never[]) => unknown
+  args: unknown[]
+}
+
+export interface BackgroundRunnerOptions {
+  /** Tasks added but not finished, across all requests, before `add()` refuses with 503. @default 10000 */
+  maxPending: number
+  clock: Clock
+  log: Logger
+  events: Events
+}
+
+/** Counts since the service was created. */
+export interface BackgroundStats {
+  pending: number
+  running: number
+  succeeded: number
+  failed: number
+}
+
+/**
+ * The process-wide side of post-response tasks: bounds how many are pending, runs each request's
+ * list, counts outcomes and lets shutdown wait for all of them with a deadline.
+ */
+export class BackgroundRunner {
+  readonly #opts: BackgroundRunnerOptions
+  readonly #unstarted = new Set<BackgroundTasks>()
+  #pending = 0
+  #running = 0
+  #succeeded = 0
+  #failed = 0
+  #closed = false
+  #idle: Deferred<void> | undefined
+
+  constructor(opts: BackgroundRunnerOptions) {
+    this.#opts = opts
+  }
+
+  /** A fresh, empty task list for one request. */
+  create(requestId: string): BackgroundTasks {
+    return new BackgroundTasks(this, requestId)
+  }
+
+  get stats(): BackgroundStats {
+    return { pending: this.#pending, running: this.#running, succeeded: this.#succeeded, failed: this.#failed }
+  }
+
+  /** Resolves once no task is pending (at once when none is). Shutdown and the test client use it. */
+  idle(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve()
+    this.#idle ??= deferred()
+    return this.#idle.promise
+  }
+
+  /**
+   * Refuses new tasks, starts any list whose response never closed, and waits up to `timeoutMs` for
+   * every pending task. Returns how many were still pending at the deadline (0 when all finished).
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    this.#closed = true
+    for (const tasks of this.#unstarted) tasks.start()
+    const outcome = await withDeadline(this.#opts.clock, timeoutMs, this.idle())
+    if (!outcome.timedOut) return 0
+    const detail = `${this.#pending} background task(s) still pending at the shutdown deadline (${this.#running} running)`
+    this.#opts.log.warn({ pending: this.#pending }, `${detail}; abandoned`)
+    this.#opts.events.emit('shutdown:abandoned', { step: 'background', detail })
+    return this.#pending
+  }
+
+  /** @internal Called by BackgroundTasks.add before it accepts a task. */
+  reserve(tasks: BackgroundTasks, firstTask: boolean): void {
+    if (this.#closed) {
+      throw new AfterworkError('ERR_BACKGROUND_CLOSED', 'The service has drained its background tasks and takes no more')
+    }
+    if (this.#pending >= this.#opts.maxPending) {
+      throw new AfterworkError(
+        'ERR_BACKGROUND_FULL',
+        `${this.#pending} background tasks are pending (maxPending ${this.#opts.maxPending}); try again later`,
+      )
+    }
+    this.#pending++
+    if (firstTask) this.#unstarted.add(tasks)
+  }
+
+  /** @internal Runs one request's list in order; a task that throws is logged and the next still runs. */
+  async run(tasks: BackgroundTasks, entries: Entry[]): Promise<void> {
+    this.#unstarted.delete(tasks)
+    const { clock, log, events } = this.#opts
+    // Start on a later microtask: the caller (a response's close listener) returns at once.
+    await undefined
+    for (let i = 0; i < entries.length; i++) {
+      const { fn, args } = entries[i] as Entry
+      const started = clock.monotonic()
+      this.#running++
+      try {
+        await fn(...(args as never[]))
+        this.#succeeded++
+        if (events.has('background:succeeded')) {
+          events.emit('background:succeeded', { requestId: tasks.requestId, task: fn.name || 'anonymous', durationMs: clock.monotonic() - started })
+        }
+      } catch (error) {
+        this.#failed++
+        const task = fn.name || 'anonymous'
+        log.error({ err: error, requestId: tasks.requestId, task }, 'background task failed')
+        events.emit('background:failed', { requestId: tasks.requestId, task, durationMs: clock.monotonic() - started, error })
+      } finally {
+        this.#running--
+        this.#pending--
+      }
+    }
+    if (this.#pending === 0 && this.#idle) {
+      this.#idle.resolve()
+      this.#idle = undefined
+    }
+  }
+}
+
+/**
+ * The post-response tasks of one request (the seed's `BackgroundTasks`). Add plain functions with
+ * their arguments; they run after the response closes, one after another in the order added, in the
+ * same process. A task that throws is logged with the request id and counted, and the tasks after
+ * it still run. They are not durable: a crash loses them (use a durable task for that).
+ */
+export class BackgroundTasks {
+  readonly requestId: string
+  readonly #runner: BackgroundRunner
+  #entries: Entry[] | undefined
+  #started = false
+  #active: Promise<void> | undefined
+
+  /** @internal Adapters get one from `service.createBackgroundTasks(requestId)`. */
+  constructor(runner: BackgroundRunner, requestId: string) {
+    this.#runner = runner
+    this.requestId = requestId
+  }
+
+  /**
+   * Adds `fn(...args)` to run after the response. Throws `ERR_BACKGROUND_FULL` (answered 503) when
+   * the process already has `maxPending` tasks waiting.
+   *
+   * @example
+   * c.var.background.add(sendWelcomeEmail, body.email, body.name)
+   */
+  add<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
+    if (typeof fn !== 'function') {
+      throw new AfterworkError('ERR_INVALID_OPTION', `background.add needs a function; got ${typeof fn}`)
+    }
+    this.#runner.reserve(this, this.#entries === undefined && !this.#started)
+    const entry: Entry = { fn: fn as Entry['fn'], args }
+    if (!this.#started) {
+      ;(this.#entries ??= []).push(entry)
+      return
+    }
+    // Added after the response closed (from inside a task, say): run after whatever is running.
+    const previous = this.#active ?? Promise.resolve()
+    this.#active = previous.then(() => this.#runner.run(this, [entry]))
+  }
+
+  /** How many tasks were added. */
+  get size(): number {
+    return this.#entries?.length ?? 0
+  }
+
+  /** @internal Starts the list; adapters call it when the response closes. Idempotent. */
+  start(): void {
+    if (this.#started) return
+    this.#started = true
+    const entries = this.#entries
+    if (entries === undefined) return
+    this.#active = runWithRequestId(this.requestId, () => this.#runner.run(this, entries))
+  }
+}

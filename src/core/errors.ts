@@ -1,0 +1,100 @@
+/**
+ * Every error code the library throws, with a one-line summary. `docs/errors.md` lists each code
+ * with its cause and fix; `errors.test.ts` fails when the two drift apart.
+ */
+export const errorCodes = {
+  ERR_INVALID_OPTION: 'An option has a value the library cannot use.',
+  ERR_INVALID_DURATION: 'A duration option is neither milliseconds nor a string like "5m".',
+  ERR_SERVICE_NOT_STARTED: 'Service state was read before start() finished.',
+  ERR_SERVICE_STOPPED: 'The service was used after stop().',
+  ERR_LIFESPAN_STARTUP: 'A lifespan threw during startup; those started before it were torn down.',
+  ERR_LIFESPAN_TIMEOUT: 'A lifespan did not reach its yield within the startup timeout.',
+  ERR_LIFESPAN_NO_YIELD: 'A lifespan returned without yielding.',
+  ERR_LIFESPAN_INVALID_STATE: 'A lifespan yielded something other than an object or undefined.',
+  ERR_LIFESPAN_DUPLICATE: 'Two lifespans have the same name, or a state key is yielded twice.',
+  ERR_BACKGROUND_FULL: 'Too many background tasks are pending; the request is answered 503.',
+  ERR_BACKGROUND_CLOSED: 'A background task was added after the service drained its background tasks.',
+  ERR_VALIDATION: 'Input failed its schema; `issues` says which field and why.',
+  ERR_SHUTDOWN: 'Work was aborted because the service is shutting down.',
+  ERR_TIMEOUT: 'An operation did not finish within its timeout.',
+  ERR_INTERNAL: 'A handler threw something unexpected; the client gets 500 without details, the log gets the error.',
+  ERR_HTTP: 'A framework HTTP error (malformed JSON, say) answered with its own status in the error shape.',
+  ERR_JOB_INVALID_TRANSITION: 'A job was moved between two states the state table does not connect (a library bug).',
+} as const
+
+/** A stable error code: match on it, never on the message. */
+export type ErrorCode = keyof typeof errorCodes
+
+/** The base of every error the library throws. */
+export class AfterworkError extends Error {
+  override name = 'AfterworkError'
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** One reason an input failed its schema. `path` is dotted (`address.zip`, `items.0.sku`), `''` for the root. */
+export interface ValidationIssue {
+  path: string
+  message: string
+}
+
+/** Input failed its schema. Adapters answer it with 422 and `{ error: { code, message, issues } }`. */
+export class ValidationError extends AfterworkError {
+  override name = 'ValidationError'
+  readonly issues: readonly ValidationIssue[]
+
+  constructor(issues: readonly ValidationIssue[], what = 'input') {
+    const first = issues[0]
+    const where = first ? (first.path === '' ? `${what}: ${first.message}` : `${first.path}: ${first.message}`) : what
+    super('ERR_VALIDATION', `Invalid ${what}: ${where}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`)
+    this.issues = issues
+  }
+}
+
+/** A lifespan failed during startup. `lifespan` names it; `cause` is what it threw. */
+export class LifespanError extends AfterworkError {
+  override name = 'LifespanError'
+  readonly lifespan: string
+
+  constructor(code: ErrorCode, lifespan: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.lifespan = lifespan
+  }
+}
+
+/** The reason given to every signal aborted because the service is shutting down. */
+export class ShutdownError extends AfterworkError {
+  override name = 'ShutdownError'
+
+  constructor(message = 'The service is shutting down') {
+    super('ERR_SHUTDOWN', message)
+  }
+}
+
+/** True when `error` is an {@link AfterworkError}, optionally with the given code. */
+export function isAfterworkError(error: unknown, code?: ErrorCode): error is AfterworkError {
+  return error instanceof AfterworkError && (code === undefined || error.code === code)
+}
+
+/** Throws `ERR_INVALID_OPTION` naming the option and the bad value. */
+export function invalidOption(option: string, value: unknown, expected: string): never {
+  throw new AfterworkError('ERR_INVALID_OPTION', `${option} must be ${expected}; got ${describe(value)}`)
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'function') return `a function ${value.name || '(anonymous)'}`
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/** The message of anything thrown, for logs and status payloads. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

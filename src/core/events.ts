@@ -1,0 +1,61 @@
+import type { Readiness } from './readiness.js'
+
+/**
+ * Every event the library emits, by name. Later capabilities add their events here. Events reuse the
+ * state words (`job:running`, `schedule:fired`, ...) and serve both observability and tests, which
+ * wait on them instead of sleeping.
+ */
+export interface EventMap {
+  'service:readiness': { readiness: Readiness }
+  'lifespan:started': { name: string; durationMs: number }
+  'lifespan:stopped': { name: string; durationMs: number; error?: unknown }
+  'background:succeeded': { requestId: string; task: string; durationMs: number }
+  'background:failed': { requestId: string; task: string; durationMs: number; error: unknown }
+  'shutdown:abandoned': { step: string; detail: string }
+}
+
+export type EventName = keyof EventMap
+export type Listener<K extends EventName> = (payload: EventMap[K]) => void
+
+/**
+ * A small typed emitter. A listener that throws is reported through `onListenerError` and never
+ * stops the other listeners or the code that emitted.
+ */
+export class Events {
+  readonly #listeners = new Map<EventName, Set<(payload: never) => void>>()
+  readonly #onListenerError: (error: unknown, event: EventName) => void
+
+  constructor(onListenerError: (error: unknown, event: EventName) => void) {
+    this.#onListenerError = onListenerError
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends EventName>(event: K, listener: Listener<K>): () => void {
+    let set = this.#listeners.get(event)
+    if (!set) this.#listeners.set(event, (set = new Set()))
+    set.add(listener as (payload: never) => void)
+    return () => this.off(event, listener)
+  }
+
+  off<K extends EventName>(event: K, listener: Listener<K>): void {
+    this.#listeners.get(event)?.delete(listener as (payload: never) => void)
+  }
+
+  /** True when anyone listens: lets hot paths skip building a payload nobody reads. */
+  has(event: EventName): boolean {
+    const set = this.#listeners.get(event)
+    return set !== undefined && set.size > 0
+  }
+
+  emit<K extends EventName>(event: K, payload: EventMap[K]): void {
+    const set = this.#listeners.get(event)
+    if (!set) return
+    for (const listener of set) {
+      try {
+        ;(listener as Listener<K>)(payload)
+      } catch (error) {
+        this.#onListenerError(error, event)
+      }
+    }
+  }
+}

@@ -1,0 +1,28 @@
+export { createService, Service } from './service.js'
+export type { HealthCheck, HealthCheckContext, HealthReport, ServiceOptions, ShutdownOptions } from './service.js'
+export { ServiceMetrics } from './metrics.js'
+export type { MetricsSnapshot, ServiceMetricsOptions } from './metrics.js'
+export { systemClock } from './core/clock.js'
+export type { Clock } from './core/clock.js'
+export { toMs } from './core/duration.js'
+export type { Duration } from './core/duration.js'
+export {
+  AfterworkError,
+  LifespanError,
+  ShutdownError,
+  ValidationError,
+  errorCodes,
+  isAfterworkError,
+} from './core/errors.js'
+export type { ErrorCode, ValidationIssue } from './core/errors.js'
+export type { EventMap, EventName, Listener } from './core/events.js'
+export { finalStates, isFinalState, jobTransitions } from './core/job-state.js'
+export type { JobState } from './core/job-state.js'
+export type { Lifespan, LifespanContext, LifespanFn, LifespanOption, LifespanState, NamedLifespan } from './core/lifecycle.js'
+export type { Logger } from './core/logger.js'
+export { silentLogger } from './core/logger.js'
+export type { Readiness } from './core/readiness.js'
+export { BackgroundTasks } from './core/background-tasks.js'
+export type { BackgroundStats } from './core/background-tasks.js'
+export { currentRequestId } from './core/request-context.js'
+export { validateWith } from './core/validate.js'

@@ -1,0 +1,125 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import type { BackgroundStats } from './core/background-tasks.js'
+import type { Readiness } from './core/readiness.js'
+
+/** The request counts the seed's `/metrics` endpoint shows, plus background task counts. */
+export interface MetricsSnapshot {
+  requests: number
+  errors: number
+  background: BackgroundStats
+}
+
+export interface ServiceMetricsOptions {
+  /** Also export Node's process metrics (CPU, memory, event-loop lag, GC) from this registry. @default false */
+  processMetrics?: boolean
+}
+
+interface HttpSeries {
+  labels: { method: string; route: string; status_class: string }
+  requests: number
+  errors: number
+}
+
+/**
+ * A Service's metrics, in its own prom-client Registry. The request path only bumps plain numbers in
+ * a Map; prom-client sees them at scrape time (`collect`), so counting costs well under a
+ * microsecond per request.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry()
+  readonly #http = new Map<string, HttpSeries>()
+  #requests = 0
+  #errors = 0
+  readonly #background: () => BackgroundStats
+
+  constructor(background: () => BackgroundStats, readiness: () => Readiness, opts: ServiceMetricsOptions = {}) {
+    this.#background = background
+    const http = this.#http
+    const registers = [this.registry]
+    new Counter({
+      name: 'afterwork_http_requests_total',
+      help: 'HTTP responses closed, by method, route template and status class',
+      labelNames: ['method', 'route', 'status_class'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of http.values()) this.inc(s.labels, s.requests)
+      },
+    })
+    new Counter({
+      name: 'afterwork_http_errors_total',
+      help: 'HTTP requests that answered >= 500 or threw, by method, route template and status class',
+      labelNames: ['method', 'route', 'status_class'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of http.values()) if (s.errors > 0) this.inc(s.labels, s.errors)
+      },
+    })
+    new Counter({
+      name: 'afterwork_background_tasks_total',
+      help: 'Post-response background tasks finished, by outcome',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const stats = background()
+        this.reset()
+        this.inc({ outcome: 'succeeded' }, stats.succeeded)
+        this.inc({ outcome: 'failed' }, stats.failed)
+      },
+    })
+    new Gauge({
+      name: 'afterwork_background_tasks_pending',
+      help: 'Post-response background tasks added and not yet finished',
+      registers,
+      collect() {
+        this.set(background().pending)
+      },
+    })
+    new Gauge({
+      name: 'afterwork_service_ready',
+      help: '1 while the service is ready to serve, else 0',
+      registers,
+      collect() {
+        this.set(readiness() === 'ready' ? 1 : 0)
+      },
+    })
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry })
+  }
+
+  /**
+   * Counts one closed response. `route` is the route template (`/reports/:id`), never the raw path,
+   * so the number of series stays bounded. `threw` marks a handler error even when it was answered
+   * below 500.
+   */
+  recordRequest(method: string, route: string, status: number, threw: boolean): void {
+    const statusClass = status >= 500 ? '5xx' : status >= 400 ? '4xx' : status >= 300 ? '3xx' : status >= 200 ? '2xx' : '1xx'
+    const key = `${method} ${statusClass} ${route}`
+    let series = this.#http.get(key)
+    if (series === undefined) {
+      series = { labels: { method, route, status_class: statusClass }, requests: 0, errors: 0 }
+      this.#http.set(key, series)
+    }
+    series.requests++
+    this.#requests++
+    if (threw || status >= 500) {
+      series.errors++
+      this.#errors++
+    }
+  }
+
+  /** Totals for a JSON endpoint (the seed's `{"requests": n, "errors": n}`). */
+  snapshot(): MetricsSnapshot {
+    return { requests: this.#requests, errors: this.#errors, background: this.#background() }
+  }
+
+  /** The Prometheus text exposition of every metric in the registry. */
+  prometheus(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  /** The Content-Type to serve {@link prometheus} with. */
+  get contentType(): string {
+    return this.registry.contentType
+  }
+}

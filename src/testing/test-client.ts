@@ -1,0 +1,95 @@
+import type { Service } from '../service.js'
+
+/** Anything with a Fetch-style handler: a Hono app, or `{ fetch }` around another framework. */
+export interface FetchHandler {
+  fetch(request: Request, ...rest: never[]): Response | Promise<Response>
+}
+
+export interface RequestOptions extends Omit<RequestInit, 'body'> {
+  /** Sent as a JSON body with `content-type: application/json`. */
+  json?: unknown
+  body?: RequestInit['body']
+}
+
+/** Sends requests in-process, without a socket, and waits for their background tasks. */
+export interface TestClient<S extends object> {
+  service: Service<S>
+  request(path: string, opts?: RequestOptions): Promise<Response>
+  get(path: string, opts?: RequestOptions): Promise<Response>
+  post(path: string, opts?: RequestOptions): Promise<Response>
+  put(path: string, opts?: RequestOptions): Promise<Response>
+  patch(path: string, opts?: RequestOptions): Promise<Response>
+  delete(path: string, opts?: RequestOptions): Promise<Response>
+  /**
+   * Waits until every post-response task has finished. Rethrows the tasks' failures since the last
+   * drain (as an AggregateError) unless the client was made with `raiseBackgroundErrors: false`.
+   */
+  drainBackground(): Promise<void>
+}
+
+export interface TestClientOptions {
+  /** Base URL for relative paths. @default 'http://test' */
+  baseUrl?: string
+  /** drainBackground() rethrows task failures, as Starlette's TestClient raises server errors. @default true */
+  raiseBackgroundErrors?: boolean
+}
+
+/**
+ * Runs the service's lifespan around `fn`, like the seed's `with TestClient(app) as client:`.
+ * Startup and shutdown keep the service's timeouts, and shutdown runs even when `fn` throws.
+ *
+ * @example
+ * await withTestClient(svc, app, async (client) => {
+ *   const res = await client.post('/signup', { json: { email: 'ada@example.com', name: 'Ada' } })
+ *   expect(res.status).toBe(201)
+ *   await client.drainBackground()
+ * })
+ */
+export async function withTestClient<S extends object, T>(
+  svc: Service<S>,
+  app: FetchHandler,
+  fn: (client: TestClient<S>) => Promise<T>,
+  opts: TestClientOptions = {},
+): Promise<T> {
+  const failures: unknown[] = []
+  const off = svc.on('background:failed', ({ error }) => failures.push(error))
+  await svc.start()
+  try {
+    return await fn(makeClient(svc, app, failures, opts))
+  } finally {
+    off()
+    await svc.stop()
+  }
+}
+
+function makeClient<S extends object>(svc: Service<S>, app: FetchHandler, failures: unknown[], opts: TestClientOptions): TestClient<S> {
+  const baseUrl = opts.baseUrl ?? 'http://test'
+  const raise = opts.raiseBackgroundErrors ?? true
+  const request = async (path: string, init: RequestOptions = {}): Promise<Response> => {
+    const { json, ...rest } = init
+    const headers = new Headers(rest.headers)
+    let body = rest.body
+    if (json !== undefined) {
+      headers.set('content-type', 'application/json')
+      body = JSON.stringify(json)
+    }
+    return app.fetch(new Request(new URL(path, baseUrl), { ...rest, headers, body: body ?? null }))
+  }
+  const method = (name: string) => (path: string, init: RequestOptions = {}) => request(path, { ...init, method: name })
+  return {
+    service: svc,
+    request,
+    get: method('GET'),
+    post: method('POST'),
+    put: method('PUT'),
+    patch: method('PATCH'),
+    delete: method('DELETE'),
+    async drainBackground() {
+      await svc.background.idle()
+      if (raise && failures.length > 0) {
+        const errors = failures.splice(0)
+        throw new AggregateError(errors, `${errors.length} background task(s) failed`)
+      }
+    },
+  }
+}
