@@ -16,7 +16,7 @@ export interface RequestScope {
 }
 
 /** The service's state type. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches any Service
+ 
 export type StateOf<T> = T extends Service<infer S> ? S : never
 
 /** What the middleware puts on `c.var`. */
