@@ -171,6 +171,7 @@ export class Service<S extends object = {}> {
     const started = this.clock.monotonic()
     const abandoned = await this.background.drain(this.shutdownTimeouts.backgroundMs)
     await this.#lifecycle.stop(this.shutdownTimeouts.lifespanMs)
+    this.#state = undefined
     this.#setReadiness('stopped')
     this.log.info({ durationMs: Math.round(this.clock.monotonic() - started), abandonedBackgroundTasks: abandoned }, 'service stopped')
   }
