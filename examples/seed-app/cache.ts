@@ -46,8 +46,17 @@ export class MemoryCache implements Cache {
 /** Connects to Redis and checks it answers, so a wrong REDIS_URL fails startup instead of every request. */
 export async function openRedisCache(url: string): Promise<Cache> {
   const { Redis } = await import('ioredis')
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
+  let connected = false
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3_000,
+    // Fail startup on the first refusal; once up, reconnect with backoff like any long-lived client.
+    retryStrategy: (times) => (connected ? Math.min(times * 200, 2_000) : null),
+  })
+  redis.on('error', () => {}) // reported through ping() on /status; without a listener ioredis logs to stderr
   await redis.connect()
+  connected = true
   await redis.ping()
   return {
     kind: 'redis',

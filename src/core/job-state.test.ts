@@ -16,7 +16,13 @@ describe('job states', () => {
     for (const start of states) {
       const seen = new Set<JobState>([start])
       const queue = [start]
-      while (queue.length) for (const next of jobTransitions[queue.shift() as JobState]) if (!seen.has(next)) (seen.add(next), queue.push(next))
+      while (queue.length) {
+        for (const next of jobTransitions[queue.shift() as JobState]) {
+          if (seen.has(next)) continue
+          seen.add(next)
+          queue.push(next)
+        }
+      }
       expect([...seen].some((s) => finalStates.has(s)), start).toBe(true)
     }
   })
