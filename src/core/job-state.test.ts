@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { assertTransition, canTransition, finalStates, isFinalState, jobTransitions, type JobState } from './job-state.js'
 
@@ -41,5 +42,13 @@ describe('job states', () => {
   it('throws ERR_JOB_INVALID_TRANSITION for a move the table lacks', () => {
     expect(() => assertTransition('succeeded', 'running')).toThrow(expect.objectContaining({ code: 'ERR_JOB_INVALID_TRANSITION' }))
     expect(() => assertTransition('queued', 'running')).not.toThrow()
+  })
+})
+
+describe('docs/lifecycle.md', () => {
+  it('shows the same transition table as the code', () => {
+    const doc = readFileSync(new URL('../../docs/lifecycle.md', import.meta.url), 'utf8')
+    const rows = [...doc.matchAll(/^\| `(\w+)` \| ([^|]*) \|/gm)].map((m) => [m[1], [...(m[2] ?? '').matchAll(/`(\w+)`/g)].map((t) => t[1])])
+    expect(Object.fromEntries(rows)).toEqual(jobTransitions)
   })
 })

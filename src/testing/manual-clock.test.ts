@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { withDeadline } from '../core/clock.js'
+import { Events } from '../core/events.js'
 import { ManualClock } from './manual-clock.js'
+import { waitForEvent } from './wait-for-event.js'
 
 describe('ManualClock', () => {
   it('wakes sleepers in time order, letting each one settle before the next', async () => {
@@ -57,5 +59,22 @@ describe('withDeadline', () => {
     const racing = withDeadline(clock, 100, new Promise(() => {}))
     await clock.advance(100)
     expect(await racing).toEqual({ timedOut: true })
+  })
+})
+
+describe('waitForEvent', () => {
+  it('resolves with the first matching payload and rejects when its signal aborts', async () => {
+    const events = new Events(() => {})
+    const ready = waitForEvent(events, 'service:readiness', (e) => e.readiness === 'ready')
+    events.emit('service:readiness', { readiness: 'starting' })
+    events.emit('service:readiness', { readiness: 'ready' })
+    await expect(ready).resolves.toEqual({ readiness: 'ready' })
+    expect(events.has('service:readiness')).toBe(false)
+    const controller = new AbortController()
+    const never = waitForEvent(events, 'service:readiness', () => true, { signal: controller.signal })
+    controller.abort(new Error('gave up'))
+    await expect(never).rejects.toThrow('gave up')
+    expect(events.has('service:readiness')).toBe(false)
+    await expect(waitForEvent(events, 'service:readiness', () => true, { signal: controller.signal })).rejects.toThrow('gave up')
   })
 })

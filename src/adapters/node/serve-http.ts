@@ -56,9 +56,8 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
       if (draining) closeIdleSoon()
     })
   }
-  server.prependListener('request', track)
-
   await svc.start()
+  server.prependListener('request', track)
   try {
     await listen(server, opts.port ?? 8000, opts.host ?? '127.0.0.1')
   } catch (error) {
