@@ -19,6 +19,16 @@ export const errorCodes = {
   ERR_TIMEOUT: 'An operation did not finish within its timeout.',
   ERR_INTERNAL: 'A handler threw something unexpected; the client gets 500 without details, the log gets the error.',
   ERR_HTTP: 'A framework HTTP error (malformed JSON, say) answered with its own status in the error shape.',
+  ERR_NAME_REQUIRED: 'A job kind, schedule, task or supervised child was given an anonymous function and no name.',
+  ERR_NAME_DUPLICATE: 'A job kind, schedule, task or supervised child has a name already used in the service.',
+  ERR_JOB_NOT_FOUND: 'No job has this id: it never existed here, or it finished longer ago than the retention time.',
+  ERR_JOB_FULL: 'Too many jobs of this kind are waiting for a concurrency slot.',
+  ERR_SCHEDULE_INVALID_CRON: 'A cron expression cannot be parsed.',
+  ERR_SCHEDULE_INVALID_TIMEZONE: 'A schedule names a time zone the runtime does not know.',
+  ERR_SCHEDULE_NOT_FOUND: 'No schedule has this name.',
+  ERR_SUPERVISOR_GAVE_UP: 'A supervised group failed more often than its intensity allows and was given up.',
+  ERR_OFFLOAD_EXPORT: 'The offloaded module has no function under the export name given.',
+  ERR_OFFLOAD_TERMINATED: 'An offloaded task ignored cancellation past the grace period; its thread was terminated.',
   ERR_JOB_INVALID_TRANSITION: 'A job was moved between two states the state table does not connect (a library bug).',
 } as const
 
