@@ -4,7 +4,10 @@ import { systemClock, withDeadline, type Clock } from './core/clock.js'
 import { toMs, type Duration } from './core/duration.js'
 import { AfterworkError, errorMessage, invalidOption } from './core/errors.js'
 import { Events, type EventMap, type EventName, type Listener } from './core/events.js'
+import { Jobs } from './core/jobs.js'
 import { Lifecycle, type LifespanOption, type LifespanState } from './core/lifecycle.js'
+import type { RunContext } from './core/run-context.js'
+import { Supervisor, type ChildOptions, type SupervisorOptions, type SupervisorStatus } from './core/supervisor.js'
 import type { Logger } from './core/logger.js'
 import type { Readiness } from './core/readiness.js'
 import { ServiceMetrics, type ServiceMetricsOptions } from './metrics.js'
@@ -13,8 +16,10 @@ import { ServiceMetrics, type ServiceMetricsOptions } from './metrics.js'
 export interface ShutdownOptions {
   /** In-flight HTTP requests (used by `serve()`). @default '10s' */
   http?: Duration
-  /** Post-response background tasks. @default '10s' */
+  /** Post-response background tasks. @default '5s' */
   background?: Duration
+  /** Running jobs, supervised children and schedule runs, stopped together; then their signals abort. @default '8s' */
+  work?: Duration
   /** Lifespan teardown, all of them together. @default '5s' */
   lifespan?: Duration
 }
@@ -36,6 +41,17 @@ export interface ServiceOptions<L extends LifespanOption | undefined = undefined
     maxPending?: number
   }
   metrics?: ServiceMetricsOptions
+  /** In-process jobs: how long finished jobs are kept, and how many. */
+  jobs?: {
+    /** @default '1h' */
+    retention?: Duration
+    /** @default 10000 */
+    maxFinished?: number
+  }
+  /** The root supervisor's intensity (see `supervisor()`). @default { restarts: 5, within: '1m' } */
+  supervision?: Pick<SupervisorOptions, 'intensity' | 'onGiveUp'>
+  /** Source of randomness for jitter, injectable for tests. @default Math.random */
+  random?: () => number
 }
 
 /** What a health check receives. */
@@ -48,10 +64,12 @@ export interface HealthCheckContext<S> {
 export type HealthCheck<S> = (ctx: HealthCheckContext<S>) => unknown
 
 export interface HealthReport {
-  /** `ok` only when ready and every check passed. */
+  /** `ok` only when ready, every check passed and no supervisor gave up. */
   status: 'ok' | 'unavailable'
   readiness: Readiness
   checks: Record<string, { status: 'ok' | 'error'; error?: string; durationMs: number }>
+  /** Each supervisor with its children, when any child is supervised. */
+  supervisors?: SupervisorStatus[]
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 2_000
@@ -69,11 +87,15 @@ export class Service<S extends object = {}> {
   readonly metrics: ServiceMetrics
   /** The process-wide side of post-response tasks: stats, and `idle()` for tests. */
   readonly background: BackgroundRunner
-  readonly shutdownTimeouts: { httpMs: number; backgroundMs: number; lifespanMs: number }
+  readonly shutdownTimeouts: { httpMs: number; backgroundMs: number; workMs: number; lifespanMs: number }
+  /** In-process jobs with status, progress, results and cancellation. */
+  readonly jobs: Jobs
 
   readonly #lifecycle: Lifecycle
   readonly #startupTimeoutMs: number
   readonly #healthChecks = new Map<string, HealthCheck<S>>()
+  readonly #supervisors: Supervisor[] = []
+  readonly #random: () => number
   #readiness: Readiness = 'idle'
   #state: S | undefined
   #starting: Promise<void> | undefined
@@ -87,13 +109,17 @@ export class Service<S extends object = {}> {
     this.#startupTimeoutMs = toMs(opts.startupTimeout ?? '30s', 'startupTimeout')
     this.shutdownTimeouts = {
       httpMs: toMs(opts.shutdown?.http ?? '10s', 'shutdown.http'),
-      backgroundMs: toMs(opts.shutdown?.background ?? '10s', 'shutdown.background'),
+      backgroundMs: toMs(opts.shutdown?.background ?? '5s', 'shutdown.background'),
+      workMs: toMs(opts.shutdown?.work ?? '8s', 'shutdown.work'),
       lifespanMs: toMs(opts.shutdown?.lifespan ?? '5s', 'shutdown.lifespan'),
     }
     const maxPending = opts.background?.maxPending ?? 10_000
     if (!Number.isInteger(maxPending) || maxPending < 1) invalidOption('background.maxPending', maxPending, 'an integer >= 1')
     this.background = new BackgroundRunner({ maxPending, clock: this.clock, log: this.log, events: this.events })
     this.#lifecycle = new Lifecycle(opts.lifespan, { clock: this.clock, log: this.log, events: this.events })
+    this.#random = opts.random ?? Math.random
+    this.jobs = new Jobs({ clock: this.clock, log: this.log, events: this.events, ...opts.jobs })
+    this.#supervisors.push(this.#newSupervisor({ name: 'root', strategy: 'one-for-one', ...opts.supervision }))
     this.metrics = new ServiceMetrics(() => this.background.stats, () => this.#readiness, opts.metrics)
   }
 
@@ -142,8 +168,60 @@ export class Service<S extends object = {}> {
       this.#setReadiness('stopped')
       throw error
     }
+    for (const supervisor of this.#supervisors) supervisor.start()
     this.#setReadiness('ready')
     this.log.info({ lifespans: this.#lifecycle.names }, 'service started')
+  }
+
+  /**
+   * Runs `fn` under the root supervisor (one-for-one): restarted by policy with backoff, given up
+   * (readiness 503) past the root's intensity. Added after start, it starts at once.
+   *
+   * @example
+   * svc.supervise('cache-warmer', warmCache, { backoff: { initial: '1s', max: '1m' } })
+   */
+  supervise<I = undefined>(name: string, fn: (input: I, ctx: RunContext) => unknown, opts: ChildOptions<I> = {}): this {
+    ;(this.#supervisors[0] as Supervisor).supervise(name, fn, opts)
+    return this
+  }
+
+  /**
+   * A supervised group with its own strategy and intensity; add children with `.supervise()`. Its
+   * children start with the service, in the order added.
+   */
+  supervisor(opts: SupervisorOptions): Supervisor {
+    if (this.#supervisors.some((s) => s.name === opts.name)) {
+      throw new AfterworkError('ERR_NAME_DUPLICATE', `A supervisor named "${opts.name}" already exists`)
+    }
+    const supervisor = this.#newSupervisor(opts)
+    this.#supervisors.push(supervisor)
+    if (this.#readiness === 'ready') supervisor.start()
+    return supervisor
+  }
+
+  /** Every supervisor's status, the root first. */
+  supervision(): SupervisorStatus[] {
+    return this.#supervisors.map((s) => s.status())
+  }
+
+  /**
+   * Asks whoever runs the service to shut it down (a supervisor that gave up with
+   * `onGiveUp: 'stop-service'` does this). `serve()` listens and exits with code 1 after the
+   * graceful shutdown; without a listener the service just stops.
+   */
+  requestStop(reason: Error): void {
+    if (this.events.has('service:stop-requested')) this.events.emit('service:stop-requested', { reason })
+    else void this.stop()
+  }
+
+  #newSupervisor(opts: SupervisorOptions): Supervisor {
+    return new Supervisor(opts, {
+      clock: this.clock,
+      log: this.log,
+      events: this.events,
+      random: this.#random,
+      stopService: (reason) => this.requestStop(reason),
+    })
   }
 
   /**
@@ -170,6 +248,9 @@ export class Service<S extends object = {}> {
     this.beginDrain()
     const started = this.clock.monotonic()
     const abandoned = await this.background.drain(this.shutdownTimeouts.backgroundMs)
+    // Supervised children and jobs are independent: they stop together, under one deadline.
+    const workMs = this.shutdownTimeouts.workMs
+    await Promise.all([...this.#supervisors.map((s) => s.stop(workMs)), this.jobs.stop(Math.max(0, workMs - 1_000), Math.min(1_000, workMs))])
     await this.#lifecycle.stop(this.shutdownTimeouts.lifespanMs)
     this.#state = undefined
     this.#setReadiness('stopped')
@@ -222,8 +303,10 @@ export class Service<S extends object = {}> {
         }),
       )
     }
-    const healthy = readiness === 'ready' && Object.values(checks).every((c) => c.status === 'ok')
-    return { status: healthy ? 'ok' : 'unavailable', readiness, checks }
+    const supervisors = this.supervision().filter((s) => s.children.length > 0)
+    const healthy =
+      readiness === 'ready' && Object.values(checks).every((c) => c.status === 'ok') && supervisors.every((s) => s.state !== 'gave-up')
+    return { status: healthy ? 'ok' : 'unavailable', readiness, checks, ...(supervisors.length > 0 ? { supervisors } : {}) }
   }
 
   #setReadiness(readiness: Readiness): void {

@@ -22,6 +22,7 @@ export const errorCodes = {
   ERR_NAME_REQUIRED: 'A job kind, schedule, task or supervised child was given an anonymous function and no name.',
   ERR_NAME_DUPLICATE: 'A job kind, schedule, task or supervised child has a name already used in the service.',
   ERR_JOB_NOT_FOUND: 'No job has this id: it never existed here, or it finished longer ago than the retention time.',
+  ERR_JOB_CANCELLED: 'The reason a cancelled job\'s signal carries when cancel() was given none.',
   ERR_JOB_FULL: 'Too many jobs of this kind are waiting for a concurrency slot.',
   ERR_SCHEDULE_INVALID_CRON: 'A cron expression cannot be parsed.',
   ERR_SCHEDULE_INVALID_TIMEZONE: 'A schedule names a time zone the runtime does not know.',

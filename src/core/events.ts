@@ -12,6 +12,14 @@ export interface EventMap {
   'background:succeeded': { requestId: string; task: string; durationMs: number }
   'background:failed': { requestId: string; task: string; durationMs: number; error: unknown }
   'shutdown:abandoned': { step: string; detail: string }
+  'job:running': { id: string; name: string; attempt: number }
+  'job:cancelling': { id: string; name: string }
+  'job:succeeded': { id: string; name: string; durationMs: number }
+  'job:failed': { id: string; name: string; durationMs: number; error: unknown }
+  'job:cancelled': { id: string; name: string; durationMs: number }
+  'supervisor:child:restarting': { supervisor: string; child: string; delayMs: number; restarts: number }
+  'supervisor:child:gave-up': { supervisor: string; child: string; error: Error }
+  'service:stop-requested': { reason: Error }
 }
 
 export type EventName = keyof EventMap

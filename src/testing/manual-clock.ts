@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js'
+import { toMs, type Duration } from '../core/duration.js'
 
 interface Sleeper {
   at: number
@@ -58,9 +59,9 @@ export class ManualClock implements Clock {
     return this.#sleepers.length
   }
 
-  /** Moves time forward by `ms`, waking each due sleeper in order and settling promises after each. */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms
+  /** Moves time forward by `by` (milliseconds or '5m'), waking each due sleeper in order and settling promises after each. */
+  async advance(by: Duration): Promise<void> {
+    const target = this.#now + toMs(by, 'advance')
     await settle()
     for (;;) {
       const next = this.#nextDue(target)

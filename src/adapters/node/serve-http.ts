@@ -90,10 +90,18 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
       }
       await svc.stop()
       removeSignals()
+      offStopRequest()
       done.resolve()
     })()
     return stopping
   }
+
+  // A supervisor that gave up with onGiveUp: 'stop-service' asks for this: shut down, then exit 1.
+  const offStopRequest = svc.on('service:stop-requested', ({ reason }) => {
+    log.error({ err: reason }, 'service asked to stop')
+    process.exitCode = 1
+    void stop()
+  })
 
   let removeSignals = () => {}
   if (opts.signals !== false) {
