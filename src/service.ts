@@ -7,6 +7,11 @@ import { Events, type EventMap, type EventName, type Listener } from './core/eve
 import { Jobs } from './core/jobs.js'
 import { Lifecycle, type LifespanOption, type LifespanState } from './core/lifecycle.js'
 import type { RunContext } from './core/run-context.js'
+import { cronTrigger } from './core/schedule/cron.js'
+import { dateTrigger } from './core/schedule/date.js'
+import { intervalTrigger } from './core/schedule/interval.js'
+import { Scheduler, type ScheduleOptions } from './core/schedule/scheduler.js'
+import type { TriggerBounds } from './core/schedule/trigger.js'
 import { Supervisor, type ChildOptions, type SupervisorOptions, type SupervisorStatus } from './core/supervisor.js'
 import type { Logger } from './core/logger.js'
 import type { Readiness } from './core/readiness.js'
@@ -90,6 +95,8 @@ export class Service<S extends object = {}> {
   readonly shutdownTimeouts: { httpMs: number; backgroundMs: number; workMs: number; lifespanMs: number }
   /** In-process jobs with status, progress, results and cancellation. */
   readonly jobs: Jobs
+  /** Every schedule: list, pause, resume, runNow, reschedule, remove. */
+  readonly schedules: Scheduler
 
   readonly #lifecycle: Lifecycle
   readonly #startupTimeoutMs: number
@@ -119,6 +126,7 @@ export class Service<S extends object = {}> {
     this.#lifecycle = new Lifecycle(opts.lifespan, { clock: this.clock, log: this.log, events: this.events })
     this.#random = opts.random ?? Math.random
     this.jobs = new Jobs({ clock: this.clock, log: this.log, events: this.events, ...opts.jobs })
+    this.schedules = new Scheduler({ clock: this.clock, log: this.log, events: this.events, random: this.#random })
     this.#supervisors.push(this.#newSupervisor({ name: 'root', strategy: 'one-for-one', ...opts.supervision }))
     this.metrics = new ServiceMetrics(() => this.background.stats, () => this.#readiness, opts.metrics)
   }
@@ -169,8 +177,48 @@ export class Service<S extends object = {}> {
       throw error
     }
     for (const supervisor of this.#supervisors) supervisor.start()
+    this.schedules.start()
     this.#setReadiness('ready')
     this.log.info({ lifespans: this.#lifecycle.names }, 'service started')
+  }
+
+  /**
+   * Runs `fn` every `interval`, measured from the planned slot (never from the end of the last run,
+   * so it does not drift). The first fire is one interval after start, or at start with `runOnStart`.
+   * Returns the schedule's name (default: the function's name).
+   *
+   * @example
+   * svc.every('5m', cleanupExpiredSessions)
+   */
+  every<I = undefined>(
+    interval: Duration,
+    fn: (input: I, ctx: RunContext) => unknown,
+    opts: ScheduleOptions<I> & TriggerBounds & { timezone?: string } = {},
+  ): string {
+    return this.schedules.add((anchor) => intervalTrigger(interval, { ...bounds(opts), anchor, timezone: opts.timezone ?? 'UTC' }), fn, opts)
+  }
+
+  /**
+   * Runs `fn` on a cron expression (5 fields, or 6 with seconds; croner syntax) in a time zone
+   * (default UTC). DST follows ISC cron: a fixed time in a spring-forward gap fires once at the
+   * gap's end, a fixed time in a repeated hour fires once, wildcard hours follow the clock.
+   *
+   * @example
+   * svc.cron('0 9 * * *', dailyDigest, { timezone: 'Asia/Kolkata' })
+   */
+  cron<I = undefined>(
+    expression: string,
+    fn: (input: I, ctx: RunContext) => unknown,
+    opts: ScheduleOptions<I> & TriggerBounds & { timezone?: string } = {},
+  ): string {
+    const trigger = cronTrigger(expression, { ...bounds(opts), timezone: opts.timezone ?? 'UTC' })
+    return this.schedules.add(() => trigger, fn, opts)
+  }
+
+  /** Runs `fn` once, at `date`. */
+  at<I = undefined>(date: Date | number, fn: (input: I, ctx: RunContext) => unknown, opts: ScheduleOptions<I> = {}): string {
+    const trigger = dateTrigger(date)
+    return this.schedules.add(() => trigger, fn, opts)
   }
 
   /**
@@ -250,7 +298,13 @@ export class Service<S extends object = {}> {
     const abandoned = await this.background.drain(this.shutdownTimeouts.backgroundMs)
     // Supervised children and jobs are independent: they stop together, under one deadline.
     const workMs = this.shutdownTimeouts.workMs
-    await Promise.all([...this.#supervisors.map((s) => s.stop(workMs)), this.jobs.stop(Math.max(0, workMs - 1_000), Math.min(1_000, workMs))])
+    const softMs = Math.max(0, workMs - 1_000)
+    const graceMs = Math.min(1_000, workMs)
+    await Promise.all([
+      this.schedules.stop(softMs, graceMs),
+      ...this.#supervisors.map((s) => s.stop(workMs)),
+      this.jobs.stop(softMs, graceMs),
+    ])
     await this.#lifecycle.stop(this.shutdownTimeouts.lifespanMs)
     this.#state = undefined
     this.#setReadiness('stopped')
@@ -331,6 +385,13 @@ export function createService<const L extends LifespanOption | undefined = undef
   opts: ServiceOptions<L> = {},
 ): Service<LifespanState<L>> {
   return new Service<LifespanState<L>>(opts)
+}
+
+function bounds(opts: TriggerBounds): TriggerBounds {
+  return {
+    ...(opts.startDate === undefined ? {} : { startDate: opts.startDate }),
+    ...(opts.endDate === undefined ? {} : { endDate: opts.endDate }),
+  }
 }
 
 /** Any Service, whatever its state type (state is contravariant in health checks, so `Service<object>` would not do). */

@@ -20,6 +20,10 @@ export interface EventMap {
   'supervisor:child:restarting': { supervisor: string; child: string; delayMs: number; restarts: number }
   'supervisor:child:gave-up': { supervisor: string; child: string; error: Error }
   'service:stop-requested': { reason: Error }
+  'schedule:fired': { name: string; slot: Date; late: number }
+  'schedule:missed': { name: string; count: number }
+  'schedule:coalesced': { name: string; count: number }
+  'schedule:skipped': { name: string; slot: Date; running: number }
 }
 
 export type EventName = keyof EventMap

@@ -1,0 +1,407 @@
+import { withDeadline, type Clock } from '../clock.js'
+import { deferred, type Deferred } from '../deferred.js'
+import { toMs, type Duration } from '../duration.js'
+import { AfterworkError, ShutdownError, invalidOption } from '../errors.js'
+import type { Events } from '../events.js'
+import type { Logger } from '../logger.js'
+import { nameOf, toErrorInfo, type ErrorInfo, type RunContext } from '../run-context.js'
+import { MinHeap } from './heap.js'
+import type { Trigger } from './trigger.js'
+import { formatInZone } from './zone.js'
+
+/** How a schedule runs. Durations take milliseconds or strings like '1m'. */
+export interface ScheduleOptions<I = undefined> {
+  /** Unique in the service. @default the function's name */
+  name?: string
+  /** Runs of this schedule allowed at once; a fire while that many run is skipped and counted. @default 1 */
+  maxInstances?: number
+  /** A fire later than this after its slot (the loop was blocked, the process was down) is skipped. @default '60s' */
+  misfireGrace?: Duration
+  /** Several fires due at once (within the grace) run once, for the latest slot. @default true */
+  coalesce?: boolean
+  /** A random delay from 0 to this added to each run time; the slot itself stays put. @default 0 */
+  jitter?: Duration
+  /** Aborts a run's signal after this long. @default none */
+  timeout?: Duration
+  /** The run's first argument. */
+  input?: I
+  /** Fire once when the scheduler starts, then by the trigger. @default false */
+  runOnStart?: boolean
+}
+
+export type RunOutcome = 'succeeded' | 'failed' | 'cancelled'
+
+/** One schedule, as listed by `svc.schedules.list()` and the reference service's `GET /jobs`. */
+export interface ScheduleInfo {
+  name: string
+  kind: Trigger['kind']
+  trigger: string
+  timezone: string
+  paused: boolean
+  /** The next run in the schedule's time zone (ISO 8601 with offset) and in UTC; null when none is left. */
+  nextRun: { local: string; utc: string } | null
+  lastRun: { slot: string; startedAt: string; finishedAt?: string; outcome?: RunOutcome; durationMs?: number; error?: ErrorInfo } | null
+  runs: number
+  failures: number
+  missed: number
+  skipped: number
+  running: number
+}
+
+interface Schedule {
+  name: string
+  trigger: Trigger
+  /** Builds the trigger from an anchor (the start time, for intervals). */
+  makeTrigger: (anchorMs: number) => Trigger
+  runOnStart: boolean
+  fn: (input: unknown, ctx: RunContext) => unknown
+  input: unknown
+  maxInstances: number
+  graceMs: number
+  coalesce: boolean
+  jitterMs: number
+  timeoutMs: number | undefined
+  paused: boolean
+  /** The nominal time of the next fire, or null when the trigger has no more. */
+  nextSlot: number | null
+  /** nextSlot plus its jitter: when the loop wakes for it. */
+  nextRunAt: number | null
+  version: number
+  running: Set<AbortController>
+  runs: number
+  failures: number
+  missed: number
+  skipped: number
+  lastRun: ScheduleInfo['lastRun']
+}
+
+export interface SchedulerDeps {
+  clock: Clock
+  log: Logger
+  events: Events
+  random: () => number
+}
+
+/** The longest single wait: the loop recomputes at least this often, so clock jumps and suspends self-correct. */
+const MAX_WAIT_MS = 30_000
+/** Bounds the catch-up walk over missed slots after a long stop. */
+const MAX_CATCH_UP = 1_000
+
+/**
+ * Runs schedules in process, on the injected clock, with APScheduler's semantics and saner defaults:
+ * slots come from the trigger (never from the end of the last run, so nothing drifts), misfires
+ * follow `misfireGrace` and `coalesce`, overlapping runs follow `maxInstances`, a throwing run is
+ * logged and counted and the schedule goes on. Each run gets `ctx.slot` and `ctx.late`.
+ */
+export class Scheduler {
+  readonly #deps: SchedulerDeps
+  readonly #schedules = new Map<string, Schedule>()
+  readonly #heap = new MinHeap<{ at: number; schedule: Schedule; version: number }>()
+  readonly #stop = new AbortController()
+  #wake = new AbortController()
+  #started = false
+  #loop: Promise<void> | undefined
+  /** Runs going across all schedules, and who waits for that to reach zero. */
+  #active = 0
+  #idle: Deferred<void> | undefined
+
+  constructor(deps: SchedulerDeps) {
+    this.#deps = deps
+  }
+
+  /**
+   * @internal Adds a schedule; the Service's every()/cron()/at() pass `makeTrigger`. It is called
+   * at once (so a bad expression fails at definition) and again with the start time as anchor.
+   */
+  add<I>(makeTrigger: (anchorMs: number) => Trigger, fn: (input: I, ctx: RunContext) => unknown, opts: ScheduleOptions<I> = {}): string {
+    if (typeof fn !== 'function') invalidOption('schedule function', fn, 'a function')
+    const name = nameOf(fn, opts.name, 'A schedule')
+    if (this.#schedules.has(name)) throw new AfterworkError('ERR_NAME_DUPLICATE', `A schedule named "${name}" already exists`)
+    const maxInstances = opts.maxInstances ?? 1
+    if (!Number.isInteger(maxInstances) || maxInstances < 1) invalidOption(`schedule "${name}" maxInstances`, maxInstances, 'an integer >= 1')
+    const trigger = makeTrigger(this.#deps.clock.now())
+    const schedule: Schedule = {
+      name,
+      trigger,
+      makeTrigger,
+      runOnStart: opts.runOnStart ?? false,
+      fn: fn as Schedule['fn'],
+      input: opts.input,
+      maxInstances,
+      graceMs: toMs(opts.misfireGrace ?? '60s', `schedule "${name}" misfireGrace`),
+      coalesce: opts.coalesce ?? true,
+      jitterMs: toMs(opts.jitter ?? 0, `schedule "${name}" jitter`),
+      timeoutMs: opts.timeout === undefined ? undefined : toMs(opts.timeout, `schedule "${name}" timeout`),
+      paused: false,
+      nextSlot: null,
+      nextRunAt: null,
+      version: 0,
+      running: new Set(),
+      runs: 0,
+      failures: 0,
+      missed: 0,
+      skipped: 0,
+      lastRun: null,
+    }
+    this.#schedules.set(name, schedule)
+    if (this.#started) this.#planFirst(schedule, this.#deps.clock.now())
+    return name
+  }
+
+  /** Starts the loop: each schedule's first slot is its trigger's first after now (or now, with runOnStart). */
+  start(): void {
+    if (this.#started) return
+    this.#started = true
+    const now = this.#deps.clock.now()
+    for (const s of this.#schedules.values()) this.#planFirst(s, now)
+    this.#loop = this.#run()
+  }
+
+  #planFirst(s: Schedule, now: number): void {
+    s.trigger = s.makeTrigger(now)
+    this.#plan(s, s.runOnStart ? now : s.trigger.next(now))
+  }
+
+  /**
+   * Stops firing, waits up to `timeoutMs` for running runs, then aborts their signals with a
+   * ShutdownError and waits `graceMs` more. Idempotent; safe before start.
+   */
+  async stop(timeoutMs: number, graceMs = 1_000): Promise<void> {
+    this.#stop.abort(new ShutdownError())
+    this.#wake.abort()
+    await this.#loop
+    if (this.#active === 0) return
+    this.#idle ??= deferred()
+    const idle = this.#idle.promise
+    if (!(await withDeadline(this.#deps.clock, timeoutMs, idle)).timedOut) return
+    for (const s of this.#schedules.values()) for (const controller of s.running) controller.abort(new ShutdownError())
+    if (!(await withDeadline(this.#deps.clock, graceMs, idle)).timedOut) return
+    const detail = `${this.#active} schedule run(s) still going after their signals were aborted`
+    this.#deps.log.warn({}, `${detail}; abandoned`)
+    this.#deps.events.emit('shutdown:abandoned', { step: 'scheduler', detail })
+  }
+
+  /** Every schedule with its next run, in name order. */
+  list(): ScheduleInfo[] {
+    return [...this.#schedules.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => this.#info(s))
+  }
+
+  get(name: string): ScheduleInfo {
+    return this.#info(this.#find(name))
+  }
+
+  /** Stops firing until resume(); runs already going finish. */
+  pause(name: string): ScheduleInfo {
+    const s = this.#find(name)
+    s.paused = true
+    this.#plan(s, s.nextSlot)
+    return this.#info(s)
+  }
+
+  /** Fires again from the next slot after now: slots missed while paused are skipped, not caught up. */
+  resume(name: string): ScheduleInfo {
+    const s = this.#find(name)
+    if (s.paused) {
+      s.paused = false
+      this.#plan(s, s.trigger.next(this.#deps.clock.now()))
+    }
+    return this.#info(s)
+  }
+
+  /**
+   * Runs the schedule now, for a slot of now, outside its timetable. Returns false (and counts a
+   * skip) when `maxInstances` runs are already going.
+   */
+  runNow(name: string): boolean {
+    const s = this.#find(name)
+    const now = this.#deps.clock.now()
+    return this.#fire(s, now, now)
+  }
+
+  /** Replaces the trigger and plans the next slot after now. */
+  reschedule(name: string, makeTrigger: (anchorMs: number) => Trigger): ScheduleInfo {
+    const s = this.#find(name)
+    const now = this.#deps.clock.now()
+    s.makeTrigger = makeTrigger
+    s.trigger = makeTrigger(now)
+    s.runOnStart = false
+    if (this.#started) this.#plan(s, s.trigger.next(now))
+    return this.#info(s)
+  }
+
+  /** Removes a schedule; its running runs finish. */
+  remove(name: string): void {
+    const s = this.#find(name)
+    s.version++
+    this.#schedules.delete(name)
+  }
+
+  has(name: string): boolean {
+    return this.#schedules.has(name)
+  }
+
+  #find(name: string): Schedule {
+    const s = this.#schedules.get(name)
+    if (!s) throw new AfterworkError('ERR_SCHEDULE_NOT_FOUND', `No schedule is named "${name}"`)
+    return s
+  }
+
+  /** Sets the next slot and its jittered run time, and wakes the loop so it waits for the right one. */
+  #plan(s: Schedule, slot: number | null): void {
+    s.nextSlot = slot
+    s.version++
+    s.nextRunAt = slot === null ? null : slot + (s.jitterMs > 0 ? Math.floor(this.#deps.random() * s.jitterMs) : 0)
+    if (s.nextRunAt !== null && !s.paused) this.#heap.push({ at: s.nextRunAt, schedule: s, version: s.version })
+    this.#wake.abort()
+  }
+
+  async #run(): Promise<void> {
+    const { clock } = this.#deps
+    while (!this.#stop.signal.aborted) {
+      const now = clock.now()
+      for (let top = this.#heap.peek(); top && top.at <= now; top = this.#heap.peek()) {
+        this.#heap.pop()
+        if (top.version === top.schedule.version && !top.schedule.paused) this.#due(top.schedule, now)
+      }
+      const next = this.#heap.peek()
+      const wait = next === undefined ? MAX_WAIT_MS : Math.min(MAX_WAIT_MS, Math.max(0, next.at - now))
+      this.#wake = new AbortController()
+      try {
+        await clock.sleep(wait, this.#wake.signal)
+      } catch {
+        // Woken early: a schedule changed, or stop.
+      }
+    }
+  }
+
+  /** Fires the slots of `s` that are due at `now`, by the misfire and coalesce rules, and plans the next. */
+  #due(s: Schedule, now: number): void {
+    const { events, log } = this.#deps
+    const horizon = now - s.graceMs
+    let slot = s.nextSlot
+    let missed = 0
+    while (slot !== null && slot < horizon) {
+      if (++missed >= MAX_CATCH_UP) {
+        // After a long stop, jump to the first slot inside the grace (the count is then a floor).
+        slot = s.trigger.next(horizon - 1)
+        break
+      }
+      slot = s.trigger.next(slot)
+    }
+    const due: number[] = []
+    while (slot !== null && slot <= now && due.length < MAX_CATCH_UP) {
+      due.push(slot)
+      slot = s.trigger.next(slot)
+    }
+    if (missed > 0) {
+      s.missed += missed
+      log.warn({ schedule: s.name, missed, misfireGraceMs: s.graceMs }, 'schedule missed fires beyond its misfire grace')
+      events.emit('schedule:missed', { name: s.name, count: missed })
+    }
+    const toRun = s.coalesce ? due.slice(-1) : due
+    if (s.coalesce && due.length > 1) events.emit('schedule:coalesced', { name: s.name, count: due.length })
+    for (const runSlot of toRun) this.#fire(s, runSlot, now)
+    this.#plan(s, slot)
+  }
+
+  /** Starts one run for `slot` unless maxInstances are running. */
+  #fire(s: Schedule, slot: number, now: number): boolean {
+    const { events, log, clock } = this.#deps
+    if (s.running.size >= s.maxInstances) {
+      s.skipped++
+      log.warn({ schedule: s.name, running: s.running.size }, 'schedule fire skipped: previous run still going (maxInstances)')
+      events.emit('schedule:skipped', { name: s.name, slot: new Date(slot), running: s.running.size })
+      return false
+    }
+    const controller = new AbortController()
+    const stopListener = () => controller.abort(this.#stop.signal.reason)
+    this.#stop.signal.addEventListener('abort', stopListener, { once: true })
+    s.running.add(controller)
+    this.#active++
+    s.runs++
+    const late = now - slot
+    const id = `${s.name}@${new Date(slot).toISOString()}`
+    const started = clock.now()
+    const lastRun: NonNullable<ScheduleInfo['lastRun']> = { slot: new Date(slot).toISOString(), startedAt: new Date(started).toISOString() }
+    s.lastRun = lastRun
+    events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late })
+    const ctx: RunContext = {
+      id,
+      signal: controller.signal,
+      attempt: 1,
+      progress: () => {},
+      log: log.child({ schedule: s.name, slot: lastRun.slot }),
+      slot: new Date(slot),
+      late,
+    }
+    const timer = new AbortController()
+    if (s.timeoutMs !== undefined) {
+      const ms = s.timeoutMs
+      clock.sleep(ms, timer.signal).then(
+        () => controller.abort(new AfterworkError('ERR_TIMEOUT', `Schedule "${s.name}" run exceeded its timeout (${ms} ms)`)),
+        () => {},
+      )
+    }
+    events.emit('job:running', { id, name: s.name, attempt: 1 })
+    Promise.resolve()
+      .then(() => s.fn(s.input, ctx))
+      .then(
+        () => this.#finished(s, lastRun, started, id, 'succeeded', undefined),
+        (error: unknown) =>
+          this.#finished(s, lastRun, started, id, controller.signal.aborted && !isTimeout(controller.signal.reason) ? 'cancelled' : 'failed', error),
+      )
+      .finally(() => {
+        timer.abort()
+        this.#stop.signal.removeEventListener('abort', stopListener)
+        s.running.delete(controller)
+        if (--this.#active === 0 && this.#idle) {
+          this.#idle.resolve()
+          this.#idle = undefined
+        }
+      })
+    return true
+  }
+
+  #finished(s: Schedule, lastRun: NonNullable<ScheduleInfo['lastRun']>, started: number, id: string, outcome: RunOutcome, error: unknown): void {
+    const { clock, events, log } = this.#deps
+    const finished = clock.now()
+    const durationMs = finished - started
+    lastRun.finishedAt = new Date(finished).toISOString()
+    lastRun.outcome = outcome
+    lastRun.durationMs = durationMs
+    if (outcome === 'succeeded') {
+      events.emit('job:succeeded', { id, name: s.name, durationMs })
+      return
+    }
+    lastRun.error = toErrorInfo(error)
+    if (outcome === 'cancelled') {
+      events.emit('job:cancelled', { id, name: s.name, durationMs })
+      return
+    }
+    s.failures++
+    log.error({ err: error, schedule: s.name, slot: lastRun.slot }, 'schedule run failed; it fires again at its next slot')
+    events.emit('job:failed', { id, name: s.name, durationMs, error })
+  }
+
+  #info(s: Schedule): ScheduleInfo {
+    const at = s.paused ? null : s.nextRunAt
+    return {
+      name: s.name,
+      kind: s.trigger.kind,
+      trigger: s.trigger.describe(),
+      timezone: s.trigger.timezone,
+      paused: s.paused,
+      nextRun: at === null ? null : { local: formatInZone(at, s.trigger.timezone), utc: new Date(at).toISOString() },
+      lastRun: s.lastRun && { ...s.lastRun },
+      runs: s.runs,
+      failures: s.failures,
+      missed: s.missed,
+      skipped: s.skipped,
+      running: s.running.size,
+    }
+  }
+}
+
+function isTimeout(reason: unknown): boolean {
+  return reason instanceof AfterworkError && reason.code === 'ERR_TIMEOUT'
+}
