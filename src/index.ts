@@ -1,5 +1,5 @@
 export { createService, Service } from './service.js'
-export type { HealthCheck, HealthCheckContext, HealthReport, ServiceOptions, ShutdownOptions } from './service.js'
+export type { AnyService, HealthCheck, HealthCheckContext, HealthReport, ServiceOptions, ShutdownOptions } from './service.js'
 export { ServiceMetrics } from './metrics.js'
 export type { MetricsSnapshot, ServiceMetricsOptions } from './metrics.js'
 export { systemClock } from './core/clock.js'
@@ -26,3 +26,20 @@ export { BackgroundTasks } from './core/background-tasks.js'
 export type { BackgroundStats } from './core/background-tasks.js'
 export { currentRequestId } from './core/request-context.js'
 export { validateWith } from './core/validate.js'
+export type { ErrorInfo, RunContext, Runnable } from './core/run-context.js'
+export { JobKind, Jobs } from './core/jobs.js'
+export type { CancelOutcome, JobKindOptions, JobStatus } from './core/jobs.js'
+export { Supervisor } from './core/supervisor.js'
+export type {
+  BackoffOptions,
+  ChildOptions,
+  ChildState,
+  ChildStatus,
+  IntensityOptions,
+  RestartPolicy,
+  SupervisorOptions,
+  SupervisorStatus,
+} from './core/supervisor.js'
+export { Scheduler } from './core/schedule/scheduler.js'
+export type { RunOutcome, ScheduleInfo, ScheduleOptions } from './core/schedule/scheduler.js'
+export type { Trigger, TriggerBounds } from './core/schedule/trigger.js'

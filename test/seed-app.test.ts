@@ -1,10 +1,10 @@
 import { silentLogger } from 'afterwork'
-import { withTestClient } from 'afterwork/testing'
+import { ManualClock, withTestClient } from 'afterwork/testing'
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../examples/seed-app/app.js'
 import { createSeedService } from '../examples/seed-app/service.js'
 
-function setup(config: { mailFailFirst?: number } = {}) {
+function setup(config: { mailFailFirst?: number; clock?: ManualClock } = {}) {
   const svc = createSeedService({ logger: silentLogger, ...config })
   return { svc, app: createApp(svc) }
 }
@@ -77,6 +77,51 @@ describe('reference service (in-process)', () => {
       const text = await prom.text()
       expect(text).toContain('afterwork_http_requests_total{method="POST",route="/signup",status_class="2xx"} 1')
       expect(text).toContain('process_cpu_user_seconds_total')
+    })
+  })
+})
+
+describe('reference service schedules', () => {
+  it('GET /jobs lists the guide\'s three periodic and three cron jobs with their next run', async () => {
+    const clock = new ManualClock(Date.parse('2026-11-30T00:00:00Z')) // a Monday
+    const { svc, app } = setup({ clock })
+    await withTestClient(svc, app, async (client) => {
+      const jobs = (await (await client.get('/jobs')).json()) as { id: string; trigger: string; next_run: string; nextRun: { utc: string } }[]
+      const byName = Object.fromEntries(jobs.map((j) => [j.id, j]))
+      expect(Object.keys(byName).sort()).toEqual(
+        ['aggregateAnalytics', 'cleanupExpiredSessions', 'dailyDigest', 'hourlyCleanup', 'refreshExchangeRates', 'weeklyReport'],
+      )
+      expect(byName.cleanupExpiredSessions?.nextRun.utc).toBe('2026-11-30T00:05:00.000Z')
+      expect(byName.refreshExchangeRates?.nextRun.utc).toBe('2026-11-30T01:00:00.000Z')
+      expect(byName.dailyDigest?.next_run).toBe('2026-11-30T09:00:00+05:30')
+      expect(byName.hourlyCleanup?.next_run).toBe('2026-11-30T06:00:00+05:30')
+      expect(byName.weeklyReport?.next_run).toBe('2026-11-30T08:00:00+05:30')
+    })
+  })
+
+  it('POST /jobs/{name}/run, /pause and /resume control a schedule; an unknown name is 404', async () => {
+    const clock = new ManualClock(Date.parse('2026-11-30T00:00:00Z'))
+    const { svc, app } = setup({ clock })
+    await withTestClient(svc, app, async (client) => {
+      expect((await client.post('/jobs/refreshExchangeRates/run')).status).toBe(202)
+      await clock.advance(0)
+      expect(await svc.state.cache.get('exchange_rates')).toContain('"INR"')
+      expect(await (await client.post('/jobs/dailyDigest/pause')).json()).toMatchObject({ paused: true, nextRun: null })
+      expect(await (await client.post('/jobs/dailyDigest/resume')).json()).toMatchObject({ paused: false })
+      const missing = await client.post('/jobs/nope/run')
+      expect(missing.status).toBe(404)
+      expect(await missing.json()).toMatchObject({ error: { code: 'ERR_SCHEDULE_NOT_FOUND' } })
+    })
+  })
+
+  it('runs the cache warmer under the supervisor and shows it in /health/ready', async () => {
+    const clock = new ManualClock(Date.parse('2026-11-30T00:00:00Z'))
+    const { svc, app } = setup({ clock })
+    await withTestClient(svc, app, async (client) => {
+      await clock.advance(0)
+      expect(await svc.state.cache.get('warm')).toBe('2026-11-30T00:00:00.000Z')
+      const ready = (await (await client.get('/health/ready')).json()) as { supervisors: { children: { name: string; state: string }[] }[] }
+      expect(ready.supervisors[0]?.children).toEqual([expect.objectContaining({ name: 'cache-warmer', state: 'running', restarts: 0 })])
     })
   })
 })

@@ -25,6 +25,18 @@ export function createApp(svc: SeedService) {
     return c.json(body, Object.values(health.checks).every((check) => check.status === 'ok') ? 200 : 503)
   })
 
+  // The guide's GET /jobs (APScheduler's get_jobs), with each schedule's next run.
+  app.get('/jobs', (c) =>
+    c.json(svc.schedules.list().map((s) => ({ id: s.name, ...s, next_run: s.nextRun?.local ?? null }))),
+  )
+  app.post('/jobs/:name/run', (c) => {
+    const name = c.req.param('name')
+    const started = svc.schedules.runNow(name)
+    return c.json({ name, started, ...(started ? {} : { reason: 'a run is still going (maxInstances)' }) }, started ? 202 : 409)
+  })
+  app.post('/jobs/:name/pause', (c) => c.json(svc.schedules.pause(c.req.param('name'))))
+  app.post('/jobs/:name/resume', (c) => c.json(svc.schedules.resume(c.req.param('name'))))
+
   app.get('/metrics', (c) => c.json(svc.metrics.snapshot()))
   app.get('/metrics/prometheus', async (c) => c.body(await svc.metrics.prometheus(), 200, { 'content-type': svc.metrics.contentType }))
   app.get('/outbox', (c) => c.json(c.var.state.mail.outbox))

@@ -3,6 +3,8 @@ export interface Cache {
   readonly kind: 'redis' | 'memory'
   get(key: string): Promise<string | undefined>
   set(key: string, value: string, ttlSeconds: number): Promise<void>
+  /** Drops expired entries and returns how many (Redis expires keys itself: 0). */
+  purgeExpired(): Promise<number>
   /** Throws when the cache cannot be reached. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -36,6 +38,18 @@ export class MemoryCache implements Cache {
     if (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value as string)
   }
 
+  async purgeExpired(): Promise<number> {
+    const now = this.#now()
+    let removed = 0
+    for (const [key, entry] of this.#entries) {
+      if (entry.expiresAt <= now) {
+        this.#entries.delete(key)
+        removed++
+      }
+    }
+    return removed
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -65,6 +79,9 @@ export async function openRedisCache(url: string): Promise<Cache> {
     },
     async set(key, value, ttlSeconds) {
       await redis.set(key, value, 'EX', ttlSeconds)
+    },
+    async purgeExpired() {
+      return 0
     },
     async ping() {
       await redis.ping()

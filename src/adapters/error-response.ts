@@ -28,6 +28,10 @@ export function errorAnswer(error: unknown, requestId?: string): ErrorAnswer {
   }
   if (error instanceof AfterworkError) {
     switch (error.code) {
+      case 'ERR_JOB_NOT_FOUND':
+      case 'ERR_SCHEDULE_NOT_FOUND':
+        return { status: 404, headers: {}, body: { error: { code: error.code, message: error.message, ...withId } } }
+      case 'ERR_JOB_FULL':
       case 'ERR_BACKGROUND_FULL':
       case 'ERR_BACKGROUND_CLOSED':
       case 'ERR_SERVICE_NOT_STARTED':
