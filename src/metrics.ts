@@ -1,6 +1,18 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { BackgroundStats } from './core/background-tasks.js'
+import type { JobState } from './core/job-state.js'
 import type { Readiness } from './core/readiness.js'
+import type { ScheduleInfo } from './core/schedule/scheduler.js'
+import type { SupervisorStatus } from './core/supervisor.js'
+
+/** Where the metrics read the service's parts at scrape time. */
+export interface MetricSources {
+  background(): BackgroundStats
+  readiness(): Readiness
+  jobs(): Record<JobState, number>
+  schedules(): ScheduleInfo[]
+  supervisors(): SupervisorStatus[]
+}
 
 /** The request counts the seed's `/metrics` endpoint shows, plus background task counts. */
 export interface MetricsSnapshot {
@@ -32,7 +44,8 @@ export class ServiceMetrics {
   #errors = 0
   readonly #background: () => BackgroundStats
 
-  constructor(background: () => BackgroundStats, readiness: () => Readiness, opts: ServiceMetricsOptions = {}) {
+  constructor(sources: MetricSources, opts: ServiceMetricsOptions = {}) {
+    const { background, readiness } = sources
     this.#background = background
     const http = this.#http
     const registers = [this.registry]
@@ -82,6 +95,51 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.set(readiness() === 'ready' ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'afterwork_jobs',
+      help: 'In-process jobs known (running, waiting, or finished and retained), by state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [state, count] of Object.entries(sources.jobs())) this.set({ state }, count)
+      },
+    })
+    const perSchedule = (name: string, help: string, field: 'runs' | 'failures' | 'missed' | 'skipped') =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['schedule'],
+        registers,
+        collect() {
+          this.reset()
+          for (const s of sources.schedules()) this.inc({ schedule: s.name }, s[field])
+        },
+      })
+    perSchedule('afterwork_schedule_runs_total', 'Schedule runs started', 'runs')
+    perSchedule('afterwork_schedule_failures_total', 'Schedule runs that threw', 'failures')
+    perSchedule('afterwork_schedule_missed_total', 'Schedule fires skipped for being later than their misfire grace', 'missed')
+    perSchedule('afterwork_schedule_skipped_total', 'Schedule fires skipped because maxInstances runs were going', 'skipped')
+    new Counter({
+      name: 'afterwork_supervisor_restarts_total',
+      help: 'Restarts of supervised children',
+      labelNames: ['supervisor', 'child'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of sources.supervisors()) for (const c of s.children) this.inc({ supervisor: s.name, child: c.name }, c.restarts)
+      },
+    })
+    new Gauge({
+      name: 'afterwork_supervisor_gave_up',
+      help: '1 when the supervisor gave up on its children, else 0',
+      labelNames: ['supervisor'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of sources.supervisors()) this.set({ supervisor: s.name }, s.state === 'gave-up' ? 1 : 0)
       },
     })
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry })

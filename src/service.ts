@@ -128,7 +128,16 @@ export class Service<S extends object = {}> {
     this.jobs = new Jobs({ clock: this.clock, log: this.log, events: this.events, ...opts.jobs })
     this.schedules = new Scheduler({ clock: this.clock, log: this.log, events: this.events, random: this.#random })
     this.#supervisors.push(this.#newSupervisor({ name: 'root', strategy: 'one-for-one', ...opts.supervision }))
-    this.metrics = new ServiceMetrics(() => this.background.stats, () => this.#readiness, opts.metrics)
+    this.metrics = new ServiceMetrics(
+      {
+        background: () => this.background.stats,
+        readiness: () => this.#readiness,
+        jobs: () => this.jobs.counts(),
+        schedules: () => this.schedules.list(),
+        supervisors: () => this.supervision(),
+      },
+      opts.metrics,
+    )
   }
 
   /** `idle`, `starting`, `ready`, `draining` or `stopped`. */
