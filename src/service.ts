@@ -16,6 +16,11 @@ import { Supervisor, type ChildOptions, type SupervisorOptions, type SupervisorS
 import type { Logger } from './core/logger.js'
 import type { Readiness } from './core/readiness.js'
 import { ServiceMetrics, type ServiceMetricsOptions } from './metrics.js'
+import type { QueueDriver } from './queue/driver.js'
+import { Queue, type Task } from './queue/queue.js'
+import type { TaskHandler, TaskOptions } from './queue/task.js'
+import { Worker, type WorkerOptions } from './queue/worker.js'
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 
 /** Deadlines for each shutdown step. Their sum should stay under your orchestrator's kill timeout (Kubernetes: 30 s). */
 export interface ShutdownOptions {
@@ -57,6 +62,11 @@ export interface ServiceOptions<L extends LifespanOption | undefined = undefined
   supervision?: Pick<SupervisorOptions, 'intensity' | 'onGiveUp'>
   /** Source of randomness for jitter, injectable for tests. @default Math.random */
   random?: () => number
+  /** The durable queue's storage: `sqlite({ path })`, `postgres({ url })`, or `memory()` in tests. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the transaction type is the driver's
+  queue?: QueueDriver<any>
+  /** The in-process worker for durable tasks; `false` for a process that only enqueues. @default {} */
+  worker?: WorkerOptions | false
 }
 
 /** What a health check receives. */
@@ -97,6 +107,8 @@ export class Service<S extends object = {}> {
   readonly jobs: Jobs
   /** Every schedule: list, pause, resume, runNow, reschedule, remove. */
   readonly schedules: Scheduler
+  readonly #queue: Queue<unknown> | undefined
+  readonly #worker: Worker | undefined
 
   readonly #lifecycle: Lifecycle
   readonly #startupTimeoutMs: number
@@ -127,6 +139,12 @@ export class Service<S extends object = {}> {
     this.#random = opts.random ?? Math.random
     this.jobs = new Jobs({ clock: this.clock, log: this.log, events: this.events, ...opts.jobs })
     this.schedules = new Scheduler({ clock: this.clock, log: this.log, events: this.events, random: this.#random })
+    if (opts.queue) {
+      this.#queue = new Queue(opts.queue, { clock: this.clock, events: this.events })
+      if (opts.worker !== false) {
+        this.#worker = new Worker(this.#queue, { clock: this.clock, log: this.log, events: this.events, random: this.#random, service: this.name }, opts.worker)
+      }
+    }
     this.#supervisors.push(this.#newSupervisor({ name: 'root', strategy: 'one-for-one', ...opts.supervision }))
     this.metrics = new ServiceMetrics(
       {
@@ -180,15 +198,49 @@ export class Service<S extends object = {}> {
   async #start(): Promise<void> {
     this.#setReadiness('starting')
     try {
+      await this.#queue?.driver.migrate()
       this.#state = (await this.#lifecycle.start(this.#startupTimeoutMs)) as S
     } catch (error) {
+      await this.#queue?.driver.close().catch(() => {})
       this.#setReadiness('stopped')
       throw error
+    }
+    if (this.#worker && this.#queue) {
+      await this.#worker.start()
+      const worker = this.#worker
+      this.#queue.setDrainer(() => worker.drain())
     }
     for (const supervisor of this.#supervisors) supervisor.start()
     this.schedules.start()
     this.#setReadiness('ready')
     this.log.info({ lifespans: this.#lifecycle.names }, 'service started')
+  }
+
+  /**
+   * Registers a durable task: a named handler with a payload schema, run by a worker with retries,
+   * surviving restarts. Returns a typed handle to enqueue, get, cancel and retry jobs.
+   *
+   * @example
+   * const email = svc.task('send-email', { schema: EmailSchema, retry: { attempts: 5 } }, async (msg, ctx) => {
+   *   await mailer.send(msg, { signal: ctx.signal })
+   * })
+   * await email.enqueue({ to: 'ada@example.com' })
+   */
+  task<Sch extends StandardSchemaV1, R>(name: string, opts: TaskOptions<Sch>, handler: TaskHandler<Sch, R>): Task<StandardSchemaV1.InferInput<Sch>, Awaited<R>> {
+    return this.queue.register(name, opts, handler) as Task<StandardSchemaV1.InferInput<Sch>, Awaited<R>>
+  }
+
+  /** The durable queue's client: enqueue by name, get, cancel, retry, list, counts and (tests) drain. */
+  get queue(): Queue<unknown> {
+    if (!this.#queue) {
+      throw new AfterworkError('ERR_QUEUE_NOT_CONFIGURED', `Service "${this.name}" has no queue: pass queue: sqlite({ path }) (or memory() in tests) to createService`)
+    }
+    return this.#queue
+  }
+
+  /** The in-process worker, when this service has a queue and runs one. */
+  get worker(): Worker | undefined {
+    return this.#worker
   }
 
   /**
@@ -313,8 +365,10 @@ export class Service<S extends object = {}> {
       this.schedules.stop(softMs, graceMs),
       ...this.#supervisors.map((s) => s.stop(workMs)),
       this.jobs.stop(softMs, graceMs),
+      this.#worker?.stop(softMs),
     ])
     await this.#lifecycle.stop(this.shutdownTimeouts.lifespanMs)
+    await this.#queue?.driver.close().catch((error: unknown) => this.log.error({ err: error }, 'closing the queue driver failed'))
     this.#state = undefined
     this.#setReadiness('stopped')
     this.log.info({ durationMs: Math.round(this.clock.monotonic() - started), abandonedBackgroundTasks: abandoned }, 'service stopped')

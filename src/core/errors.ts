@@ -30,6 +30,10 @@ export const errorCodes = {
   ERR_SUPERVISOR_GAVE_UP: 'A supervised group failed more often than its intensity allows and was given up.',
   ERR_OFFLOAD_EXPORT: 'The offloaded module has no function under the export name given.',
   ERR_OFFLOAD_TERMINATED: 'An offloaded task ignored cancellation past the grace period; its thread was terminated.',
+  ERR_QUEUE_UNKNOWN_TASK: 'A job was enqueued under a task name this service has not registered.',
+  ERR_QUEUE_PAYLOAD: 'A payload is not JSON (a function, a BigInt, a cycle) or is larger than 256 KiB.',
+  ERR_QUEUE_WORKER_ID_IN_USE: 'The worker identity is held by a live process (its heartbeat is younger than the lease).',
+  ERR_QUEUE_NOT_CONFIGURED: 'A durable task was used on a service created without a queue driver.',
   ERR_JOB_INVALID_TRANSITION: 'A job was moved between two states the state table does not connect (a library bug).',
 } as const
 

@@ -17,6 +17,8 @@ export interface EventMap {
   'job:succeeded': { id: string; name: string; durationMs: number }
   'job:failed': { id: string; name: string; durationMs: number; error: unknown }
   'job:cancelled': { id: string; name: string; durationMs: number }
+  'job:retrying': { id: string; name: string; attempt: number; retryAt: Date; error: unknown }
+  'job:rescued': { count: number }
   'supervisor:child:restarting': { supervisor: string; child: string; delayMs: number; restarts: number }
   'supervisor:child:gave-up': { supervisor: string; child: string; error: Error }
   'service:stop-requested': { reason: Error }

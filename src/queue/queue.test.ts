@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { silentLogger } from '../core/logger.js'
+import type { EventMap } from '../core/events.js'
+import { memory } from '../drivers/memory/driver.js'
+import { createService } from '../service.js'
+import { ManualClock } from '../testing/manual-clock.js'
+import { cancelJob, snooze } from './task.js'
+
+function setup(opts: { lease?: string; concurrency?: number } = {}) {
+  const clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'))
+  const svc = createService({
+    logger: silentLogger,
+    clock,
+    random: () => 0.5,
+    queue: memory(),
+    worker: { lease: opts.lease ?? '6s', concurrency: opts.concurrency ?? 10 },
+  })
+  const events: { [K in keyof EventMap]?: EventMap[K][] } = {}
+  for (const name of ['job:succeeded', 'job:failed', 'job:retrying', 'job:cancelled'] as const) {
+    const list: unknown[] = []
+    ;(events as Record<string, unknown[]>)[name] = list
+    svc.on(name, (e) => list.push(e))
+  }
+  return { clock, svc, events }
+}
+
+const Email = z.object({ to: z.email(), subject: z.string().default('Welcome!') })
+
+describe('durable tasks on the memory driver', () => {
+  it('enqueue validates, stores and runs; get returns the JobStatus shape with the result', async () => {
+    const { svc } = setup()
+    const sent: string[] = []
+    const email = svc.task('send-email', { schema: Email }, async (msg, ctx) => {
+      sent.push(`${msg.to} ${msg.subject} attempt ${ctx.attempt}`)
+      return { delivered: true }
+    })
+    await svc.start()
+    const { id, duplicate } = await email.enqueue({ to: 'ada@example.com' })
+    expect(duplicate).toBe(false)
+    await svc.queue.drain()
+    expect(sent).toEqual(['ada@example.com Welcome! attempt 1'])
+    expect(await email.get(id)).toMatchObject({ id, name: 'send-email', state: 'succeeded', result: { delivered: true }, attempt: 1 })
+    await svc.stop()
+  })
+
+  it('refuses an invalid payload naming the field, and stores nothing', async () => {
+    const { svc } = setup()
+    const email = svc.task('send-email', { schema: Email }, async () => {})
+    await svc.start()
+    await expect(email.enqueue({ to: 'nope' })).rejects.toMatchObject({ code: 'ERR_VALIDATION', issues: [{ path: 'to' }] })
+    await expect(email.enqueue({ to: 'ada@example.com', subject: (() => 1) as never })).rejects.toMatchObject({ code: 'ERR_VALIDATION' })
+    expect(await svc.queue.counts()).toEqual([])
+    await svc.stop()
+  })
+
+  it('refuses unknown task names and payloads that are not JSON or too large', async () => {
+    const { svc } = setup()
+    svc.task('blob', { schema: z.any() }, async () => {})
+    await svc.start()
+    await expect(svc.queue.enqueue('nope', {})).rejects.toMatchObject({ code: 'ERR_QUEUE_UNKNOWN_TASK', message: expect.stringContaining('"nope"') })
+    await expect(svc.queue.enqueue('blob', { n: 1n })).rejects.toMatchObject({ code: 'ERR_QUEUE_PAYLOAD' })
+    await expect(svc.queue.enqueue('blob', 'x'.repeat(300 * 1024))).rejects.toMatchObject({ code: 'ERR_QUEUE_PAYLOAD', message: expect.stringContaining('256 KiB') })
+    expect(await svc.queue.counts()).toEqual([])
+    await svc.stop()
+  })
+
+  it('retries with exponential backoff, then fails with the last error', async () => {
+    const { svc, clock, events } = setup()
+    let attempts = 0
+    const flaky = svc.task('flaky', { schema: z.object({}), retry: { attempts: 3, backoff: { initial: '1s', jitter: 0 } } }, async () => {
+      attempts++
+      throw new Error(`boom ${attempts}`)
+    })
+    await svc.start()
+    const { id } = await flaky.enqueue({})
+    await svc.queue.drain()
+    expect(await flaky.get(id)).toMatchObject({ state: 'retrying', attempt: 1, error: { message: 'boom 1' } })
+    await clock.advance('1s')
+    await svc.queue.drain()
+    expect((await flaky.get(id))?.state).toBe('retrying')
+    await clock.advance('2s')
+    await svc.queue.drain()
+    expect(await flaky.get(id)).toMatchObject({ state: 'failed', attempt: 3, error: { message: 'boom 3' } })
+    expect(events['job:retrying']?.map((e) => e.retryAt.getTime() - Date.parse('2026-03-01T00:00:00Z'))).toEqual([1_000, 3_000])
+    expect(events['job:failed']).toHaveLength(1)
+    expect((await flaky.retry(id))?.state).toBe('queued')
+    await svc.stop()
+  })
+
+  it('runs higher priority first, and delayed jobs only when due', async () => {
+    const { svc, clock } = setup({ concurrency: 1 })
+    const order: string[] = []
+    const t = svc.task('t', { schema: z.string() }, async (s) => void order.push(s))
+    // Enqueued before the worker starts, so the first claim sees them all.
+    await t.enqueueMany(['low-1', 'low-2'])
+    await t.enqueue('high', { priority: 10 })
+    await t.enqueue('later', { delay: '1m' })
+    await svc.start()
+    await svc.queue.drain()
+    expect(order).toEqual(['high', 'low-1', 'low-2'])
+    expect(order).not.toContain('later')
+    await clock.advance('1m')
+    await svc.queue.drain()
+    expect(order).toContain('later')
+    await svc.stop()
+  })
+
+  it('refuses a second live job with the same unique key, and accepts one after it finished', async () => {
+    const { svc } = setup()
+    const t = svc.task('report', { schema: z.object({ day: z.string() }), unique: (p) => p.day }, async () => {})
+    await svc.start()
+    const first = await t.enqueue({ day: '2026-03-01' })
+    const again = await t.enqueue({ day: '2026-03-01' })
+    expect(again).toEqual({ id: first.id, duplicate: true })
+    await svc.queue.drain()
+    expect((await t.enqueue({ day: '2026-03-01' })).duplicate).toBe(false)
+    await svc.stop()
+  })
+
+  it('snooze runs the job later without counting an attempt; cancelJob ends it cancelled', async () => {
+    const { svc, clock } = setup()
+    let runs = 0
+    const t = svc.task('poll', { schema: z.object({}) }, async () => (++runs === 1 ? snooze('30s') : cancelJob('nothing to do')))
+    await svc.start()
+    const { id } = await t.enqueue({})
+    await svc.queue.drain()
+    expect(await t.get(id)).toMatchObject({ state: 'scheduled', attempt: 0 })
+    await clock.advance('30s')
+    await svc.queue.drain()
+    expect(await t.get(id)).toMatchObject({ state: 'cancelled', attempt: 1, error: { message: 'nothing to do' } })
+    await svc.stop()
+  })
+
+  it('cancels a queued job at once and a running one through its signal', async () => {
+    const { svc, clock } = setup()
+    let aborted: unknown
+    const t = svc.task('long', { schema: z.object({}) }, async (_p, ctx) => {
+      await clock.sleep(3_600_000, ctx.signal).catch((e: unknown) => { aborted = e; throw e })
+    })
+    await svc.start()
+    const running = await t.enqueue({})
+    await clock.advance(0)
+    expect((await t.get(running.id))?.state).toBe('running')
+    const queued = await t.enqueue({}, { delay: '1h' })
+    expect(await t.cancel(queued.id)).toBe('cancelled')
+    expect(await t.cancel(running.id)).toBe('cancelling')
+    await clock.advance('2s') // the heartbeat (lease/3) carries the cancel to the worker
+    await svc.queue.drain()
+    expect(aborted).toMatchObject({ code: 'ERR_JOB_CANCELLED' })
+    expect((await t.get(running.id))?.state).toBe('cancelled')
+    expect(await t.cancel(running.id)).toBe('finished')
+    expect(await t.cancel('nope')).toBe('not_found')
+    await svc.stop()
+  })
+
+  it('fails a job whose stored payload no longer fits the schema, without retrying', async () => {
+    const driver = memory()
+    const clock = new ManualClock()
+    const producer = createService({ logger: silentLogger, clock, queue: driver, worker: false })
+    producer.task('v', { schema: z.object({ n: z.number() }) }, async () => {})
+    const consumer = createService({ logger: silentLogger, clock, queue: driver })
+    const t = consumer.task('v', { schema: z.object({ n: z.string() }), retry: { attempts: 5 } }, async () => {})
+    await producer.start()
+    await consumer.start()
+    const { id } = await producer.queue.enqueue('v', { n: 1 })
+    await consumer.queue.drain()
+    expect(await t.get(id)).toMatchObject({ state: 'failed', attempt: 1, error: { code: 'ERR_VALIDATION' } })
+    await producer.stop()
+    await consumer.stop()
+  })
+
+  it('refuses tasks without a queue driver', () => {
+    const svc = createService({ logger: silentLogger })
+    expect(() => svc.task('x', { schema: z.any() }, async () => {})).toThrow(expect.objectContaining({ code: 'ERR_QUEUE_NOT_CONFIGURED' }))
+  })
+})

@@ -1,0 +1,235 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
+import { systemClock, type Clock } from '../core/clock.js'
+import { toMs, type Duration } from '../core/duration.js'
+import { AfterworkError, invalidOption } from '../core/errors.js'
+import type { Events } from '../core/events.js'
+import { uuidv7 } from '../core/ids.js'
+import type { CancelOutcome, JobStatus } from '../core/jobs.js'
+import { isFinalState, type JobState } from '../core/job-state.js'
+import { validateWith } from '../core/validate.js'
+import type { JobCount, JobInsert, JobRow, QueueDriver } from './driver.js'
+import { defineTask, payloadJson, type TaskDefinition, type TaskHandler, type TaskOptions } from './task.js'
+
+/** Per-job choices at enqueue. */
+export interface EnqueueOptions<Tx = never> {
+  /** Run no earlier than this. */
+  runAt?: Date | number
+  /** Run no earlier than this long from now. */
+  delay?: Duration
+  /** Overrides the task's priority (higher first). */
+  priority?: number
+  /** Overrides the task's `unique` key. */
+  uniqueKey?: string
+  /** The caller's transaction (PostgreSQL): the job exists if and only if it commits. */
+  tx?: Tx
+}
+
+/** `duplicate: true` when a live job already held the unique key: `id` is that job's. */
+export interface EnqueueResult {
+  id: string
+  duplicate: boolean
+}
+
+/**
+ * The durable queue's client side: the task registry, enqueue with validation, and status, cancel
+ * and retry by id. Storage is the driver's; running jobs is the Worker's.
+ */
+export class Queue<Tx = never> {
+  readonly driver: QueueDriver<Tx>
+  readonly #clock: Clock
+  readonly #events: Events
+  readonly #tasks = new Map<string, TaskDefinition>()
+  readonly #wakeListeners = new Set<(queue: string) => void>()
+  #drainer: (() => Promise<void>) | undefined
+
+  constructor(driver: QueueDriver<Tx>, deps: { clock: Clock; events: Events }) {
+    this.driver = driver
+    this.#clock = deps.clock
+    this.#events = deps.events
+  }
+
+  /** `now` for driver calls: only under a test clock; otherwise the database's clock decides. */
+  get now(): number | undefined {
+    return this.#clock === systemClock ? undefined : this.#clock.now()
+  }
+
+  /** Registers a task; see `Service.task`. */
+  register<S extends StandardSchemaV1, R>(name: string, opts: TaskOptions<S>, handler: TaskHandler<S, R>): Task<StandardSchemaV1.InferInput<S>, Awaited<R>, Tx> {
+    if (this.#tasks.has(name)) throw new AfterworkError('ERR_NAME_DUPLICATE', `A task named "${name}" is already registered`)
+    this.#tasks.set(name, defineTask(name, opts, handler))
+    return new Task(this, name)
+  }
+
+  /** @internal The worker reads definitions by name. */
+  definition(name: string): TaskDefinition | undefined {
+    return this.#tasks.get(name)
+  }
+
+  /** @internal Task names by queue, for the worker's claims. */
+  namesByQueue(): Map<string, string[]> {
+    const byQueue = new Map<string, string[]>()
+    for (const t of this.#tasks.values()) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.name])
+    return byQueue
+  }
+
+  /** @internal Lets the in-process worker start a job the moment it is enqueued. */
+  onWake(listener: (queue: string) => void): () => void {
+    this.#wakeListeners.add(listener)
+    return () => this.#wakeListeners.delete(listener)
+  }
+
+  /** @internal The in-process worker lends its drain to {@link drain}. */
+  setDrainer(drainer: () => Promise<void>): void {
+    this.#drainer = drainer
+  }
+
+  /**
+   * Runs jobs in this process until nothing is claimable now and nothing runs (jobs delayed into
+   * the future stay): the test helper `await svc.queue.drain()`.
+   */
+  async drain(): Promise<void> {
+    if (!this.#drainer) throw new AfterworkError('ERR_SERVICE_NOT_STARTED', 'drain() needs a started service with a worker')
+    await this.#drainer()
+  }
+
+  /** Enqueues a job of a registered task by name. Unknown names are refused with ERR_QUEUE_UNKNOWN_TASK. */
+  async enqueue(name: string, payload: unknown, opts: EnqueueOptions<Tx> = {}): Promise<EnqueueResult> {
+    const [result] = await this.enqueueMany(name, [payload], opts)
+    return result as EnqueueResult
+  }
+
+  /**
+   * Enqueues many jobs of one task in one transaction. Every payload is validated first: one bad
+   * payload stores nothing and the error names its index and field.
+   */
+  async enqueueMany(name: string, payloads: readonly unknown[], opts: EnqueueOptions<Tx> = {}): Promise<EnqueueResult[]> {
+    const task = this.#tasks.get(name)
+    if (!task) {
+      throw new AfterworkError('ERR_QUEUE_UNKNOWN_TASK', `No task is named "${name}": register it with svc.task("${name}", ...) first`)
+    }
+    const now = this.#clock.now()
+    const runAt = opts.runAt !== undefined ? +opts.runAt : opts.delay !== undefined ? now + toMs(opts.delay, 'delay') : now
+    if (!Number.isFinite(runAt)) invalidOption('runAt', opts.runAt, 'a Date or epoch milliseconds')
+    const priority = opts.priority ?? task.priority
+    const jobs: JobInsert[] = []
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]
+      const text = payloadJson(name, payload)
+      const value = await validateWith(task.schema, payload, payloads.length > 1 ? `payload ${i} of "${name}"` : `payload of "${name}"`)
+      const rateKey = task.rateLimit ? (task.rateLimit.key?.(value) ?? name) : undefined
+      const concurrencyKey = task.concurrencyKey?.(value)
+      const uniqueKey = opts.uniqueKey ?? task.unique?.(value)
+      jobs.push({
+        id: uuidv7(now),
+        queue: task.queue,
+        name,
+        payload: text,
+        priority,
+        runAt,
+        maxAttempts: task.retry.attempts,
+        ...(uniqueKey === undefined ? {} : { uniqueKey: `${name}:${uniqueKey}` }),
+        ...(task.rateLimit && rateKey !== undefined ? { rateKey: `${name}:${rateKey}`, rateLimit: task.rateLimit.limit, ratePer: task.rateLimit.perMs } : {}),
+        ...(concurrencyKey === undefined ? {} : { concurrencyKey: `${name}:${concurrencyKey}`, concurrencyLimit: task.concurrency }),
+        ...(task.timeoutMs === undefined ? {} : { timeoutMs: task.timeoutMs }),
+      })
+    }
+    const results = await this.driver.jobInsertMany({
+      jobs,
+      ...(this.now === undefined ? {} : { now: this.now }),
+      ...(opts.tx === undefined ? {} : { tx: opts.tx }),
+    })
+    if (opts.tx === undefined && results.some((r) => r.inserted)) for (const wake of this.#wakeListeners) wake(task.queue)
+    return results.map((r) => (r.inserted ? { id: r.id, duplicate: false } : { id: r.conflictId, duplicate: true }))
+  }
+
+  async get(id: string): Promise<JobStatus | undefined> {
+    const row = await this.driver.jobGet({ id })
+    return row ? toStatus(row) : undefined
+  }
+
+  /** Cancels a waiting job at once; a running one reads `cancelling` until its handler stops (any process). */
+  async cancel(id: string): Promise<CancelOutcome> {
+    const before = await this.driver.jobGet({ id })
+    if (!before) return 'not_found'
+    if (isFinalState(before.state)) return 'finished'
+    const row = await this.driver.jobCancel({ id, ...(this.now === undefined ? {} : { now: this.now }) })
+    if (!row) return 'not_found'
+    if (row.state === 'cancelled') {
+      this.#events.emit('job:cancelled', { id, name: row.name, durationMs: 0 })
+      return 'cancelled'
+    }
+    return isFinalState(row.state) ? 'finished' : 'cancelling'
+  }
+
+  /** Queues a failed or cancelled job again with fresh attempts. Undefined when it is unknown or live. */
+  async retry(id: string): Promise<JobStatus | undefined> {
+    const row = await this.driver.jobRetry({ id, ...(this.now === undefined ? {} : { now: this.now }) })
+    if (!row) return undefined
+    for (const wake of this.#wakeListeners) wake(row.queue)
+    return toStatus(row)
+  }
+
+  /** Newest first. */
+  async list(filter: { queue?: string; name?: string; state?: JobState; limit?: number; before?: string } = {}): Promise<JobStatus[]> {
+    const rows = await this.driver.jobList({ ...filter, limit: filter.limit ?? 100 })
+    return rows.map(toStatus)
+  }
+
+  /** Jobs by queue, task and state. */
+  counts(filter: { queue?: string } = {}): Promise<JobCount[]> {
+    return this.driver.jobCounts(filter)
+  }
+}
+
+/** A typed handle on one registered durable task. */
+export class Task<I, R, Tx = never> {
+  readonly name: string
+  readonly #queue: Queue<Tx>
+
+  /** @internal */
+  constructor(queue: Queue<Tx>, name: string) {
+    this.#queue = queue
+    this.name = name
+  }
+
+  /** Validates `payload` and stores a job; it runs on a worker (retried by the task's policy). */
+  enqueue(payload: I, opts: EnqueueOptions<Tx> = {}): Promise<EnqueueResult> {
+    return this.#queue.enqueue(this.name, payload, opts)
+  }
+
+  /** Stores many jobs in one transaction; one invalid payload stores none. */
+  enqueueMany(payloads: readonly I[], opts: EnqueueOptions<Tx> = {}): Promise<EnqueueResult[]> {
+    return this.#queue.enqueueMany(this.name, payloads, opts)
+  }
+
+  async get(id: string): Promise<JobStatus<R> | undefined> {
+    const status = await this.#queue.get(id)
+    return status?.name === this.name ? (status as JobStatus<R>) : undefined
+  }
+
+  async cancel(id: string): Promise<CancelOutcome> {
+    return (await this.get(id)) ? this.#queue.cancel(id) : 'not_found'
+  }
+
+  async retry(id: string): Promise<JobStatus<R> | undefined> {
+    return (await this.get(id)) ? ((await this.#queue.retry(id)) as JobStatus<R> | undefined) : undefined
+  }
+}
+
+/** A stored row as the JobStatus every job API returns. */
+export function toStatus(row: JobRow): JobStatus {
+  const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString())
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state,
+    progress: row.progress ?? { fraction: row.state === 'succeeded' ? 1 : 0 },
+    ...(row.state === 'succeeded' && row.result !== null ? { result: JSON.parse(row.result) as unknown } : {}),
+    ...(row.error ? { error: row.error } : {}),
+    attempt: row.attempt,
+    createdAt: iso(row.createdAt) as string,
+    ...(row.startedAt === null ? {} : { startedAt: iso(row.startedAt) }),
+    ...(row.finishedAt === null ? {} : { finishedAt: iso(row.finishedAt) }),
+    ...(row.startedAt !== null && row.finishedAt !== null ? { durationMs: row.finishedAt - row.startedAt } : {}),
+  }
+}
