@@ -24,7 +24,7 @@ export const errorCodes = {
   ERR_JOB_NOT_FOUND: 'No job has this id: it never existed here, or it finished longer ago than the retention time.',
   ERR_JOB_CANCELLED: 'The reason a cancelled job\'s signal carries when cancel() was given none.',
   ERR_JOB_FULL: 'Too many jobs of this kind are waiting for a concurrency slot.',
-  ERR_SCHEDULE_INVALID_CRON: 'A cron expression cannot be parsed.',
+  ERR_SCHEDULE_INVALID_CRON: 'A cron expression cannot be parsed, or matches no date.',
   ERR_SCHEDULE_INVALID_TIMEZONE: 'A schedule names a time zone the runtime does not know.',
   ERR_SCHEDULE_NOT_FOUND: 'No schedule has this name.',
   ERR_SUPERVISOR_GAVE_UP: 'A supervised group failed more often than its intensity allows and was given up.',

@@ -70,6 +70,8 @@ export class Worker {
   readonly #pending: Pending[] = []
   readonly #wakes = new Map<string, AbortController>()
   readonly #full = new Set<string>()
+  /** Slots promised to claims still in flight, per queue: two concurrent claims must not overfill. */
+  readonly #reserved = new Map<string, number>()
   readonly #stop = new AbortController()
   #workerId = ''
   #flushing: Promise<void> | undefined
@@ -195,7 +197,7 @@ export class Worker {
   }
 
   #runningIn(queue: string): number {
-    let n = 0
+    let n = this.#reserved.get(queue) ?? 0
     for (const run of this.#running.values()) if (run.queue === queue) n++
     return n
   }
@@ -225,14 +227,20 @@ export class Worker {
     const limit = Math.min(this.#concurrencyOf(queue) - this.#runningIn(queue), this.#claimBatch)
     if (limit <= 0 || this.#stop.signal.aborted) return 0
     const now = this.#queue.now
-    const rows = await this.#queue.driver.jobClaim({
-      queue,
-      names,
-      workerId: this.#workerId,
-      limit,
-      lease: this.#leaseMs,
-      ...(now === undefined ? {} : { now }),
-    })
+    this.#reserved.set(queue, (this.#reserved.get(queue) ?? 0) + limit)
+    let rows: JobRow[]
+    try {
+      rows = await this.#queue.driver.jobClaim({
+        queue,
+        names,
+        workerId: this.#workerId,
+        limit,
+        lease: this.#leaseMs,
+        ...(now === undefined ? {} : { now }),
+      })
+    } finally {
+      this.#reserved.set(queue, (this.#reserved.get(queue) as number) - limit)
+    }
     for (const row of rows) this.#start(queue, row)
     return rows.length
   }
