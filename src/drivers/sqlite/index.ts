@@ -1,0 +1,2 @@
+export { sqlite } from './driver.js'
+export type { SqliteOptions } from './driver.js'
