@@ -4,6 +4,7 @@ import { withDeadline } from '../../core/clock.js'
 import { deferred } from '../../core/deferred.js'
 import { toMs, type Duration } from '../../core/duration.js'
 import type { AnyService } from '../../service.js'
+import { onShutdownSignals } from './signals.js'
 
 export interface ServeHttpOptions {
   /** @default 8000 */
@@ -105,28 +106,8 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
 
   let removeSignals = () => {}
   if (opts.signals !== false) {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now')
-        process.exit(1)
-      }
-      log.info({ signal }, 'signal received: graceful shutdown')
-      stop().then(
-        () => {
-          process.exitCode ??= 0
-        },
-        (error: unknown) => {
-          log.error({ err: error }, 'shutdown failed')
-          process.exitCode = 1
-        },
-      )
-    }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
-    removeSignals = () => {
-      process.off('SIGTERM', onSignal)
-      process.off('SIGINT', onSignal)
-    }
+    // A signal during a shutdown begun by handle.stop() counts as a second one: exit at once.
+    removeSignals = onShutdownSignals(log, stop, () => stopping !== undefined)
   }
 
   return { server, url, port: address.port, stop, closed: done.promise }
