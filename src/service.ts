@@ -5,6 +5,7 @@ import { toMs, type Duration } from './core/duration.js'
 import { AfterworkError, errorMessage, invalidOption } from './core/errors.js'
 import { Events, type EventMap, type EventName, type Listener } from './core/events.js'
 import { Jobs } from './core/jobs.js'
+import { OffloadPool, type OffloadOptions } from './core/offload/pool.js'
 import { Lifecycle, type LifespanOption, type LifespanState } from './core/lifecycle.js'
 import type { RunContext } from './core/run-context.js'
 import { cronTrigger } from './core/schedule/cron.js'
@@ -67,6 +68,8 @@ export interface ServiceOptions<L extends LifespanOption | undefined = undefined
   queue?: QueueDriver<any>
   /** The in-process worker for durable tasks; `false` for a process that only enqueues. @default {} */
   worker?: WorkerOptions | false
+  /** The worker-thread pool for CPU-heavy work (`svc.offload`). Threads start on first use. */
+  offload?: OffloadOptions
 }
 
 /** What a health check receives. */
@@ -107,6 +110,11 @@ export class Service<S extends object = {}> {
   readonly jobs: Jobs
   /** Every schedule: list, pause, resume, runNow, reschedule, remove. */
   readonly schedules: Scheduler
+  /**
+   * CPU-heavy work on worker threads, so it never blocks the event loop: `svc.offload.run(new
+   * URL('./heavy.js', import.meta.url), 'fib', 40, { signal })`.
+   */
+  readonly offload: OffloadPool
   readonly #queue: Queue<unknown> | undefined
   readonly #worker: Worker | undefined
 
@@ -139,8 +147,9 @@ export class Service<S extends object = {}> {
     this.#random = opts.random ?? Math.random
     this.jobs = new Jobs({ clock: this.clock, log: this.log, events: this.events, ...opts.jobs })
     this.schedules = new Scheduler({ clock: this.clock, log: this.log, events: this.events, random: this.#random })
+    this.offload = new OffloadPool({ ...opts.offload, clock: this.clock, log: this.log })
     if (opts.queue) {
-      this.#queue = new Queue(opts.queue, { clock: this.clock, events: this.events })
+      this.#queue = new Queue(opts.queue, { clock: this.clock, events: this.events, log: this.log })
       if (opts.worker !== false) {
         this.#worker = new Worker(this.#queue, { clock: this.clock, log: this.log, events: this.events, random: this.#random, service: this.name }, opts.worker)
       }
@@ -198,10 +207,12 @@ export class Service<S extends object = {}> {
   async #start(): Promise<void> {
     this.#setReadiness('starting')
     try {
+      await this.offload.start()
       await this.#queue?.driver.migrate()
       this.#state = (await this.#lifecycle.start(this.#startupTimeoutMs)) as S
     } catch (error) {
       await this.#queue?.driver.close().catch(() => {})
+      await this.offload.stop(0)
       this.#setReadiness('stopped')
       throw error
     }
@@ -367,6 +378,8 @@ export class Service<S extends object = {}> {
       this.jobs.stop(softMs, graceMs),
       this.#worker?.stop(softMs),
     ])
+    // Jobs that offload have stopped by now; what is still queued or running in threads gets the grace.
+    await this.offload.stop(graceMs)
     await this.#lifecycle.stop(this.shutdownTimeouts.lifespanMs)
     await this.#queue?.driver.close().catch((error: unknown) => this.log.error({ err: error }, 'closing the queue driver failed'))
     this.#state = undefined

@@ -5,6 +5,18 @@ import type { Events } from './events.js'
 import type { Logger } from './logger.js'
 import { runWithRequestId } from './request-context.js'
 
+/**
+ * Implemented by durable task handles: `background.add(task, input)` runs the task's handler in
+ * process after the response (validated, with a RunContext), without the queue.
+ */
+export const runInline: unique symbol = Symbol.for('afterwork.runInline')
+
+/** Something `background.add` can run with one input: a durable task handle. */
+export interface InlineRunnable<I> {
+  readonly name: string
+  [runInline](input: I, requestId: string): Promise<unknown>
+}
+
 interface Entry {
   fn: (...args: never[]) => unknown
   args: unknown[]
@@ -149,12 +161,23 @@ export class BackgroundTasks {
    * @example
    * c.var.background.add(sendWelcomeEmail, body.email, body.name)
    */
-  add<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
-    if (typeof fn !== 'function') {
-      throw new AfterworkError('ERR_INVALID_OPTION', `background.add needs a function; got ${typeof fn}`)
+  add<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void
+  /** Runs a durable task's handler after the response, in process and without the queue. */
+  add<I>(task: InlineRunnable<I>, input: I): void
+  add(fnOrTask: ((...args: unknown[]) => unknown) | InlineRunnable<unknown>, ...args: unknown[]): void {
+    let fn: Entry['fn']
+    if (typeof fnOrTask === 'function') {
+      fn = fnOrTask as Entry['fn']
+    } else if (typeof fnOrTask === 'object' && fnOrTask !== null && runInline in fnOrTask) {
+      const task = fnOrTask
+      const requestId = this.requestId
+      // Named after the task, so logs and events say which task failed.
+      fn = { [task.name]: (input: unknown) => task[runInline](input, requestId) }[task.name] as Entry['fn']
+    } else {
+      throw new AfterworkError('ERR_INVALID_OPTION', `background.add needs a function or a task; got ${typeof fnOrTask}`)
     }
     this.#runner.reserve(this, this.#entries === undefined && !this.#started)
-    const entry: Entry = { fn: fn as Entry['fn'], args }
+    const entry: Entry = { fn, args }
     if (!this.#started) {
       ;(this.#entries ??= []).push(entry)
       return

@@ -5,6 +5,7 @@ import type { EventMap } from '../core/events.js'
 import { memory } from '../drivers/memory/driver.js'
 import { createService } from '../service.js'
 import { ManualClock } from '../testing/manual-clock.js'
+import { createTestService } from '../testing/test-service.js'
 import { cancelJob, snooze } from './task.js'
 
 function setup(opts: { lease?: string; concurrency?: number } = {}) {
@@ -173,5 +174,37 @@ describe('durable tasks on the memory driver', () => {
   it('refuses tasks without a queue driver', () => {
     const svc = createService({ logger: silentLogger })
     expect(() => svc.task('x', { schema: z.any() }, async () => {})).toThrow(expect.objectContaining({ code: 'ERR_QUEUE_NOT_CONFIGURED' }))
+  })
+})
+
+describe('createTestService and background.add(task, input)', () => {
+  it('drains durable jobs in process, and runs a task inline after a response without storing a job', async () => {
+    const svc = createTestService()
+    const seen: string[] = []
+    const email = svc.task('send-email', { schema: Email }, async (msg, ctx) => void seen.push(`${msg.to} ${ctx.id}`))
+    await svc.start()
+    await email.enqueue({ to: 'queued@example.com' })
+    await svc.queue.drain()
+    const tasks = svc.createBackgroundTasks('req-9')
+    tasks.add(email, { to: 'inline@example.com' })
+    tasks.start()
+    await svc.background.idle()
+    expect(seen).toEqual([expect.stringMatching(/^queued@example.com /), 'inline@example.com send-email@req-9'])
+    expect((await svc.queue.counts()).map((c) => [c.state, c.count])).toEqual([['succeeded', 1]])
+    await svc.stop()
+  })
+
+  it('validates the input of an inline task and reports a failure like any background task', async () => {
+    const svc = createTestService()
+    const failures: string[] = []
+    svc.on('background:failed', (e) => failures.push(`${e.task} ${(e.error as { code?: string }).code}`))
+    const email = svc.task('send-email', { schema: Email }, async () => {})
+    await svc.start()
+    const tasks = svc.createBackgroundTasks('req-1')
+    tasks.add(email, { to: 'not an email' } as never)
+    tasks.start()
+    await svc.background.idle()
+    expect(failures).toEqual(['send-email ERR_VALIDATION'])
+    await svc.stop()
   })
 })

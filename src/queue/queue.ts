@@ -7,6 +7,8 @@ import { uuidv7 } from '../core/ids.js'
 import type { CancelOutcome, JobStatus } from '../core/jobs.js'
 import { isFinalState, type JobState } from '../core/job-state.js'
 import { validateWith } from '../core/validate.js'
+import { runInline, type InlineRunnable } from '../core/background-tasks.js'
+import type { Logger } from '../core/logger.js'
 import type { JobCount, JobInsert, JobRow, QueueDriver } from './driver.js'
 import { defineTask, payloadJson, type TaskDefinition, type TaskHandler, type TaskOptions } from './task.js'
 
@@ -38,14 +40,33 @@ export class Queue<Tx = never> {
   readonly driver: QueueDriver<Tx>
   readonly #clock: Clock
   readonly #events: Events
+  readonly #log: Logger
   readonly #tasks = new Map<string, TaskDefinition>()
   readonly #wakeListeners = new Set<(queue: string) => void>()
   #drainer: (() => Promise<void>) | undefined
 
-  constructor(driver: QueueDriver<Tx>, deps: { clock: Clock; events: Events }) {
+  constructor(driver: QueueDriver<Tx>, deps: { clock: Clock; events: Events; log: Logger }) {
     this.driver = driver
     this.#clock = deps.clock
     this.#events = deps.events
+    this.#log = deps.log
+  }
+
+  /**
+   * @internal Runs a task's handler now, in process, without storing a job: what
+   * `background.add(task, input)` does. The input is validated; the result is dropped.
+   */
+  async runInline(name: string, input: unknown, requestId: string): Promise<unknown> {
+    const task = this.#tasks.get(name) as TaskDefinition
+    const payload = await validateWith(task.schema, input, `payload of "${name}"`)
+    const controller = new AbortController()
+    return task.handler(payload, {
+      id: `${name}@${requestId}`,
+      signal: controller.signal,
+      attempt: 1,
+      progress: () => {},
+      log: this.#log.child({ task: name, requestId }),
+    })
   }
 
   /** `now` for driver calls: only under a test clock; otherwise the database's clock decides. */
@@ -181,8 +202,12 @@ export class Queue<Tx = never> {
   }
 }
 
-/** A typed handle on one registered durable task. */
-export class Task<I, R, Tx = never> {
+/**
+ * A typed handle on one registered durable task. `background.add(task, input)` also takes it, to
+ * run the handler after the response without the queue: making that durable is replacing the line
+ * with `task.enqueue(input)`.
+ */
+export class Task<I, R, Tx = never> implements InlineRunnable<I> {
   readonly name: string
   readonly #queue: Queue<Tx>
 
@@ -190,6 +215,11 @@ export class Task<I, R, Tx = never> {
   constructor(queue: Queue<Tx>, name: string) {
     this.#queue = queue
     this.name = name
+  }
+
+  /** @internal See InlineRunnable. */
+  [runInline](input: I, requestId: string): Promise<unknown> {
+    return this.#queue.runInline(this.name, input, requestId)
   }
 
   /** Validates `payload` and stores a job; it runs on a worker (retried by the task's policy). */

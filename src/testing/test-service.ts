@@ -1,0 +1,25 @@
+import type { LifespanOption, LifespanState } from '../core/lifecycle.js'
+import { silentLogger } from '../core/logger.js'
+import { memory } from '../drivers/memory/driver.js'
+import { createService, type Service, type ServiceOptions } from '../service.js'
+import { ManualClock } from './manual-clock.js'
+
+/**
+ * A Service for tests: the memory queue driver, a silent logger and a ManualClock unless you pass
+ * your own. `await svc.queue.drain()` runs every due durable job in process.
+ *
+ * @example
+ * const svc = createTestService()
+ * const email = svc.task('send-email', { schema: Email }, send)
+ * await svc.start()
+ * await email.enqueue({ to: 'ada@example.com' })
+ * await svc.queue.drain()
+ */
+export function createTestService<const L extends LifespanOption | undefined = undefined>(
+  opts: ServiceOptions<L> = {},
+): Service<LifespanState<L>> & { clock: ManualClock } {
+  const clock = opts.clock ?? new ManualClock()
+  return createService({ logger: silentLogger, queue: memory(), random: () => 0.5, ...opts, clock }) as Service<LifespanState<L>> & {
+    clock: ManualClock
+  }
+}
