@@ -1,4 +1,6 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Events } from './core/events.js'
+import type { JobCount } from './queue/driver.js'
 import type { BackgroundStats } from './core/background-tasks.js'
 import type { JobState } from './core/job-state.js'
 import type { Readiness } from './core/readiness.js'
@@ -12,6 +14,10 @@ export interface MetricSources {
   jobs(): Record<JobState, number>
   schedules(): ScheduleInfo[]
   supervisors(): SupervisorStatus[]
+  /** Durable jobs by queue, task and state, when the service has a queue. */
+  queue?: () => Promise<JobCount[]>
+  /** Durable job outcomes, lag and run time are counted from these events. */
+  events: Events
 }
 
 /** The request counts the seed's `/metrics` endpoint shows, plus background task counts. */
@@ -142,7 +148,53 @@ export class ServiceMetrics {
         for (const s of sources.supervisors()) this.set({ supervisor: s.name }, s.state === 'gave-up' ? 1 : 0)
       },
     })
+    if (sources.queue) this.#queueMetrics(sources.queue, sources.events)
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry })
+  }
+
+  #queueMetrics(counts: () => Promise<JobCount[]>, events: Events): void {
+    const registers = [this.registry]
+    new Gauge({
+      name: 'afterwork_queue_jobs',
+      help: 'Durable jobs in the store, by queue, task and state',
+      labelNames: ['queue', 'task', 'state'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const c of await counts()) this.set({ queue: c.queue, task: c.name, state: c.state }, c.count)
+      },
+    })
+    const outcomes = new Counter({
+      name: 'afterwork_queue_attempts_total',
+      help: 'Durable job attempts finished by this process, by queue, task and outcome (retrying = failed with attempts left)',
+      labelNames: ['queue', 'task', 'outcome'],
+      registers,
+    })
+    const lag = new Histogram({
+      name: 'afterwork_queue_lag_seconds',
+      help: 'From a durable job\'s run time to its claim',
+      labelNames: ['queue'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+      registers,
+    })
+    const runTime = new Histogram({
+      name: 'afterwork_queue_run_seconds',
+      help: 'Durable job attempt run time, by queue and task',
+      labelNames: ['queue', 'task'],
+      buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120, 600],
+      registers,
+    })
+    const rescues = new Counter({ name: 'afterwork_queue_rescued_total', help: 'Durable jobs taken back from workers that stopped heartbeating', registers })
+    events.on('job:running', (e) => e.queue !== undefined && e.lagMs !== undefined && lag.observe({ queue: e.queue }, e.lagMs / 1000))
+    const finished = (outcome: string) => (e: { name: string; queue?: string; durationMs?: number }) => {
+      if (e.queue === undefined) return
+      outcomes.inc({ queue: e.queue, task: e.name, outcome })
+      if (e.durationMs !== undefined) runTime.observe({ queue: e.queue, task: e.name }, e.durationMs / 1000)
+    }
+    events.on('job:succeeded', finished('succeeded'))
+    events.on('job:failed', finished('failed'))
+    events.on('job:retrying', finished('retrying'))
+    events.on('job:rescued', (e) => rescues.inc(e.count))
   }
 
   /**

@@ -162,6 +162,8 @@ export class Service<S extends object = {}> {
         jobs: () => this.jobs.counts(),
         schedules: () => this.schedules.list(),
         supervisors: () => this.supervision(),
+        events: this.events,
+        ...(this.#queue ? { queue: () => (this.#queue as Queue<unknown>).counts() } : {}),
       },
       opts.metrics,
     )

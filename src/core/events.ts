@@ -12,12 +12,13 @@ export interface EventMap {
   'background:succeeded': { requestId: string; task: string; durationMs: number }
   'background:failed': { requestId: string; task: string; durationMs: number; error: unknown }
   'shutdown:abandoned': { step: string; detail: string }
-  'job:running': { id: string; name: string; attempt: number }
+  /** `queue` and `lagMs` (from its run time to the claim) are set for durable jobs. */
+  'job:running': { id: string; name: string; attempt: number; queue?: string; lagMs?: number }
   'job:cancelling': { id: string; name: string }
-  'job:succeeded': { id: string; name: string; durationMs: number }
-  'job:failed': { id: string; name: string; durationMs: number; error: unknown }
+  'job:succeeded': { id: string; name: string; durationMs: number; queue?: string }
+  'job:failed': { id: string; name: string; durationMs: number; error: unknown; queue?: string }
   'job:cancelled': { id: string; name: string; durationMs: number }
-  'job:retrying': { id: string; name: string; attempt: number; retryAt: Date; error: unknown }
+  'job:retrying': { id: string; name: string; attempt: number; retryAt: Date; error: unknown; queue?: string; durationMs?: number }
   'job:rescued': { count: number }
   'supervisor:child:restarting': { supervisor: string; child: string; delayMs: number; restarts: number }
   'supervisor:child:gave-up': { supervisor: string; child: string; error: Error }

@@ -252,7 +252,7 @@ export class Worker {
   #start(queue: string, row: JobRow): void {
     const run: Running = { row, queue, controller: new AbortController(), detached: false }
     this.#running.set(row.id, run)
-    this.#events.emit('job:running', { id: row.id, name: row.name, attempt: row.attempt })
+    this.#events.emit('job:running', { id: row.id, name: row.name, attempt: row.attempt, queue, lagMs: Math.max(0, (row.startedAt ?? row.runAt) - row.runAt) })
     const started = this.#clock.monotonic()
     void this.#execute(run).then(
       (completion) => this.#finish(run, completion, started, undefined),
@@ -362,15 +362,15 @@ export class Worker {
     const { id, name } = row
     switch (completion.outcome) {
       case 'succeeded':
-        this.#events.emit('job:succeeded', { id, name, durationMs })
+        this.#events.emit('job:succeeded', { id, name, durationMs, queue: row.queue })
         break
       case 'failed':
         if (completion.retryAt !== undefined) {
           this.#log.warn({ err: error, task: name, jobId: id, attempt: row.attempt }, 'job attempt failed; retrying')
-          this.#events.emit('job:retrying', { id, name, attempt: row.attempt, retryAt: new Date(completion.retryAt), error })
+          this.#events.emit('job:retrying', { id, name, attempt: row.attempt, retryAt: new Date(completion.retryAt), error, queue: row.queue, durationMs })
         } else {
           this.#log.error({ err: error ?? completion.error, task: name, jobId: id, attempt: row.attempt }, 'job failed')
-          this.#events.emit('job:failed', { id, name, durationMs, error: error ?? completion.error })
+          this.#events.emit('job:failed', { id, name, durationMs, error: error ?? completion.error, queue: row.queue })
         }
         break
       case 'cancelled':
