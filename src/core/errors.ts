@@ -29,6 +29,8 @@ export const errorCodes = {
   ERR_SCHEDULE_NOT_FOUND: 'No schedule has this name.',
   ERR_SUPERVISOR_GAVE_UP: 'A supervised group failed more often than its intensity allows and was given up.',
   ERR_OFFLOAD_EXPORT: 'The offloaded module has no function under the export name given.',
+  ERR_OFFLOAD_FULL: 'maxQueue offloaded tasks are already waiting for a thread.',
+  ERR_OFFLOAD_CRASHED: 'The thread running an offloaded task died (an uncloneable result, process.exit, a native crash).',
   ERR_OFFLOAD_TERMINATED: 'An offloaded task ignored cancellation past the grace period; its thread was terminated.',
   ERR_QUEUE_UNKNOWN_TASK: 'A job was enqueued under a task name this service has not registered.',
   ERR_QUEUE_PAYLOAD: 'A payload is not JSON (a function, a BigInt, a cycle) or is larger than 256 KiB.',
