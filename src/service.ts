@@ -11,14 +11,14 @@ import type { RunContext } from './core/run-context.js'
 import { cronTrigger } from './core/schedule/cron.js'
 import { dateTrigger } from './core/schedule/date.js'
 import { intervalTrigger } from './core/schedule/interval.js'
-import { Scheduler, type ScheduleOptions } from './core/schedule/scheduler.js'
-import type { TriggerBounds } from './core/schedule/trigger.js'
+import { Scheduler, type ScheduleOptions, type ScheduleProducer } from './core/schedule/scheduler.js'
+import type { Trigger, TriggerBounds } from './core/schedule/trigger.js'
 import { Supervisor, type ChildOptions, type SupervisorOptions, type SupervisorStatus } from './core/supervisor.js'
 import type { Logger } from './core/logger.js'
 import type { Readiness } from './core/readiness.js'
 import { ServiceMetrics, type ServiceMetricsOptions } from './metrics.js'
 import type { QueueDriver } from './queue/driver.js'
-import { Queue, type Task } from './queue/queue.js'
+import { Queue, Task } from './queue/queue.js'
 import type { TaskHandler, TaskOptions } from './queue/task.js'
 import { Worker, type WorkerOptions } from './queue/worker.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
@@ -224,7 +224,7 @@ export class Service<S extends object = {}> {
       this.#queue.setDrainer(() => worker.drain())
     }
     for (const supervisor of this.#supervisors) supervisor.start()
-    this.schedules.start()
+    await this.schedules.start()
     this.#setReadiness('ready')
     this.log.info({ lifespans: this.#lifecycle.names }, 'service started')
   }
@@ -266,10 +266,10 @@ export class Service<S extends object = {}> {
    */
   every<I = undefined>(
     interval: Duration,
-    fn: (input: I, ctx: RunContext) => unknown,
+    fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>,
     opts: ScheduleOptions<I> & TriggerBounds & { timezone?: string } = {},
   ): string {
-    return this.schedules.add((anchor) => intervalTrigger(interval, { ...bounds(opts), anchor, timezone: opts.timezone ?? 'UTC' }), fn, opts)
+    return this.#schedule((anchor) => intervalTrigger(interval, { ...bounds(opts), anchor, timezone: opts.timezone ?? 'UTC' }), fn, opts)
   }
 
   /**
@@ -282,17 +282,33 @@ export class Service<S extends object = {}> {
    */
   cron<I = undefined>(
     expression: string,
-    fn: (input: I, ctx: RunContext) => unknown,
+    fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>,
     opts: ScheduleOptions<I> & TriggerBounds & { timezone?: string } = {},
   ): string {
     const trigger = cronTrigger(expression, { ...bounds(opts), timezone: opts.timezone ?? 'UTC' })
-    return this.schedules.add(() => trigger, fn, opts)
+    return this.#schedule(() => trigger, fn, opts)
   }
 
   /** Runs `fn` once, at `date`. */
-  at<I = undefined>(date: Date | number, fn: (input: I, ctx: RunContext) => unknown, opts: ScheduleOptions<I> = {}): string {
+  at<I = undefined>(date: Date | number, fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>, opts: ScheduleOptions<I> = {}): string {
     const trigger = dateTrigger(date)
-    return this.schedules.add(() => trigger, fn, opts)
+    return this.#schedule(() => trigger, fn, opts)
+  }
+
+  /**
+   * A function runs in this process at each slot. A durable task makes the schedule a producer:
+   * each slot is claimed in the store together with the job it enqueues, so across all processes
+   * of the service each slot fires once, and a restart knows which slots ran.
+   */
+  #schedule<I>(makeTrigger: (anchor: number) => Trigger, fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>, opts: ScheduleOptions<I>): string {
+    if (!(fn instanceof Task)) return this.schedules.add(makeTrigger, fn, opts)
+    const queue = this.queue
+    const name = opts.name ?? fn.name
+    const producer: ScheduleProducer = {
+      fire: (slot, maxInstances) => queue.fireSchedule(name, fn.name, opts.input, slot, maxInstances),
+      lastSlot: () => queue.lastSlot(name),
+    }
+    return this.schedules.add(makeTrigger, () => {}, { ...opts, name }, producer)
   }
 
   /**

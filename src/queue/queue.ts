@@ -131,28 +131,11 @@ export class Queue<Tx = never> {
     const now = this.#clock.now()
     const runAt = opts.runAt !== undefined ? +opts.runAt : opts.delay !== undefined ? now + toMs(opts.delay, 'delay') : now
     if (!Number.isFinite(runAt)) invalidOption('runAt', opts.runAt, 'a Date or epoch milliseconds')
-    const priority = opts.priority ?? task.priority
+    if (opts.priority !== undefined && !Number.isInteger(opts.priority)) invalidOption('priority', opts.priority, 'an integer')
     const jobs: JobInsert[] = []
     for (let i = 0; i < payloads.length; i++) {
-      const payload = payloads[i]
-      const text = payloadJson(name, payload)
-      const value = await validateWith(task.schema, payload, payloads.length > 1 ? `payload ${i} of "${name}"` : `payload of "${name}"`)
-      const rateKey = task.rateLimit ? (task.rateLimit.key?.(value) ?? name) : undefined
-      const concurrencyKey = task.concurrencyKey?.(value)
-      const uniqueKey = opts.uniqueKey ?? task.unique?.(value)
-      jobs.push({
-        id: uuidv7(now),
-        queue: task.queue,
-        name,
-        payload: text,
-        priority,
-        runAt,
-        maxAttempts: task.retry.attempts,
-        ...(uniqueKey === undefined ? {} : { uniqueKey: `${name}:${uniqueKey}` }),
-        ...(task.rateLimit && rateKey !== undefined ? { rateKey: `${name}:${rateKey}`, rateLimit: task.rateLimit.limit, ratePer: task.rateLimit.perMs } : {}),
-        ...(concurrencyKey === undefined ? {} : { concurrencyKey: `${name}:${concurrencyKey}`, concurrencyLimit: task.concurrency }),
-        ...(task.timeoutMs === undefined ? {} : { timeoutMs: task.timeoutMs }),
-      })
+      const what = payloads.length > 1 ? `payload ${i} of "${name}"` : `payload of "${name}"`
+      jobs.push(await this.#buildJob(task, payloads[i], what, now, runAt, opts))
     }
     const results = await this.driver.jobInsertMany({
       jobs,
@@ -161,6 +144,58 @@ export class Queue<Tx = never> {
     })
     if (opts.tx === undefined && results.some((r) => r.inserted)) for (const wake of this.#wakeListeners) wake(task.queue)
     return results.map((r) => (r.inserted ? { id: r.id, duplicate: false } : { id: r.conflictId, duplicate: true }))
+  }
+
+  /** Validates a payload and builds the row to insert; the limits of the task travel on it. */
+  async #buildJob(
+    task: TaskDefinition,
+    payload: unknown,
+    what: string,
+    now: number,
+    runAt: number,
+    opts: { priority?: number; uniqueKey?: string; concurrency?: { key: string; limit: number } },
+  ): Promise<JobInsert> {
+    const { name } = task
+    const text = payloadJson(name, payload)
+    const value = await validateWith(task.schema, payload, what)
+    const rateKey = task.rateLimit ? (task.rateLimit.key?.(value) ?? name) : undefined
+    const concurrencyKey = opts.concurrency?.key ?? task.concurrencyKey?.(value)
+    const concurrencyLimit = opts.concurrency?.limit ?? task.concurrency
+    const uniqueKey = opts.uniqueKey ?? task.unique?.(value)
+    return {
+      id: uuidv7(now),
+      queue: task.queue,
+      name,
+      payload: text,
+      priority: opts.priority ?? task.priority,
+      runAt,
+      maxAttempts: task.retry.attempts,
+      ...(uniqueKey === undefined ? {} : { uniqueKey: `${name}:${uniqueKey}` }),
+      ...(task.rateLimit && rateKey !== undefined ? { rateKey: `${name}:${rateKey}`, rateLimit: task.rateLimit.limit, ratePer: task.rateLimit.perMs } : {}),
+      ...(concurrencyKey === undefined ? {} : { concurrencyKey: `${name}:${concurrencyKey}`, concurrencyLimit }),
+      ...(task.timeoutMs === undefined ? {} : { timeoutMs: task.timeoutMs }),
+    }
+  }
+
+  /**
+   * @internal A schedule's slot, fired through the store: exactly one process per (schedule, slot)
+   * wins and inserts the job. `maxInstances` becomes the job's concurrency across the cluster.
+   */
+  async fireSchedule(schedule: string, taskName: string, input: unknown, slot: number, maxInstances: number): Promise<boolean> {
+    const task = this.#tasks.get(taskName)
+    if (!task) throw new AfterworkError('ERR_QUEUE_UNKNOWN_TASK', `No task is named "${taskName}"`)
+    const now = this.#clock.now()
+    const job = await this.#buildJob(task, input ?? {}, `input of schedule "${schedule}"`, now, now, {
+      concurrency: { key: `schedule:${schedule}`, limit: maxInstances },
+    })
+    const { won } = await this.driver.scheduleFire({ schedule, slot, job, ...(this.now === undefined ? {} : { now: this.now }) })
+    if (won) for (const wake of this.#wakeListeners) wake(task.queue)
+    return won
+  }
+
+  /** @internal The last slot fired through the store, so a restarted scheduler knows what it missed. */
+  lastSlot(schedule: string): Promise<number | null> {
+    return this.driver.scheduleLastSlot({ schedule })
   }
 
   async get(id: string): Promise<JobStatus | undefined> {

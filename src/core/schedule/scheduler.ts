@@ -29,6 +29,15 @@ export interface ScheduleOptions<I = undefined> {
   runOnStart?: boolean
 }
 
+/**
+ * @internal How a schedule of a durable task fires: through the store, where exactly one process
+ * wins each slot and enqueues its job; the store also remembers the last slot fired.
+ */
+export interface ScheduleProducer {
+  fire(slot: number, maxInstances: number): Promise<boolean>
+  lastSlot(): Promise<number | null>
+}
+
 export type RunOutcome = 'succeeded' | 'failed' | 'cancelled'
 
 /** One schedule, as listed by `svc.schedules.list()` and the reference service's `GET /jobs`. */
@@ -54,6 +63,7 @@ interface Schedule {
   /** Builds the trigger from an anchor (the start time, for intervals). */
   makeTrigger: (anchorMs: number) => Trigger
   runOnStart: boolean
+  producer: ScheduleProducer | undefined
   fn: (input: unknown, ctx: RunContext) => unknown
   input: unknown
   maxInstances: number
@@ -113,7 +123,12 @@ export class Scheduler {
    * @internal Adds a schedule; the Service's every()/cron()/at() pass `makeTrigger`. It is called
    * at once (so a bad expression fails at definition) and again with the start time as anchor.
    */
-  add<I>(makeTrigger: (anchorMs: number) => Trigger, fn: (input: I, ctx: RunContext) => unknown, opts: ScheduleOptions<I> = {}): string {
+  add<I>(
+    makeTrigger: (anchorMs: number) => Trigger,
+    fn: (input: I, ctx: RunContext) => unknown,
+    opts: ScheduleOptions<I> = {},
+    producer?: ScheduleProducer,
+  ): string {
     if (typeof fn !== 'function') invalidOption('schedule function', fn, 'a function')
     const name = nameOf(fn, opts.name, 'A schedule')
     if (this.#schedules.has(name)) throw new AfterworkError('ERR_NAME_DUPLICATE', `A schedule named "${name}" already exists`)
@@ -125,6 +140,7 @@ export class Scheduler {
       trigger,
       makeTrigger,
       runOnStart: opts.runOnStart ?? false,
+      producer,
       fn: fn as Schedule['fn'],
       input: opts.input,
       maxInstances,
@@ -144,22 +160,28 @@ export class Scheduler {
       lastRun: null,
     }
     this.#schedules.set(name, schedule)
-    if (this.#started) this.#planFirst(schedule, this.#deps.clock.now())
+    if (this.#started) void this.#planFirst(schedule, this.#deps.clock.now())
     return name
   }
 
-  /** Starts the loop: each schedule's first slot is its trigger's first after now (or now, with runOnStart). */
-  start(): void {
+  /**
+   * Starts the loop. Each schedule's first slot is its trigger's first after now (or now, with
+   * runOnStart); a durable schedule resumes after the last slot the store fired, so slots missed
+   * while every process was down are due at once, under the misfire rules.
+   */
+  async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
     const now = this.#deps.clock.now()
-    for (const s of this.#schedules.values()) this.#planFirst(s, now)
+    await Promise.all([...this.#schedules.values()].map((s) => this.#planFirst(s, now)))
     this.#loop = this.#run()
   }
 
-  #planFirst(s: Schedule, now: number): void {
-    s.trigger = s.makeTrigger(now)
-    this.#plan(s, s.runOnStart ? now : s.trigger.next(now))
+  async #planFirst(s: Schedule, now: number): Promise<void> {
+    const last = s.producer ? await s.producer.lastSlot() : null
+    // A durable interval keeps the grid of the slots already fired instead of restarting it at now.
+    s.trigger = s.makeTrigger(last ?? now)
+    this.#plan(s, s.runOnStart && last === null ? now : s.trigger.next(last ?? now))
   }
 
   /**
@@ -304,9 +326,24 @@ export class Scheduler {
     this.#plan(s, slot)
   }
 
-  /** Starts one run for `slot` unless maxInstances are running. */
+  /** Starts one run for `slot` unless maxInstances are running; a durable schedule enqueues its job instead. */
   #fire(s: Schedule, slot: number, now: number): boolean {
     const { events, log, clock } = this.#deps
+    if (s.producer) {
+      s.producer.fire(slot, s.maxInstances).then(
+        (won) => {
+          if (!won) return
+          s.runs++
+          s.lastRun = { slot: new Date(slot).toISOString(), startedAt: new Date(clock.now()).toISOString() }
+          events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late: now - slot })
+        },
+        (error: unknown) => {
+          s.failures++
+          log.error({ err: error, schedule: s.name, slot: new Date(slot).toISOString() }, 'could not enqueue the schedule\'s job')
+        },
+      )
+      return true
+    }
     if (s.running.size >= s.maxInstances) {
       s.skipped++
       log.warn({ schedule: s.name, running: s.running.size }, 'schedule fire skipped: previous run still going (maxInstances)')
