@@ -1,11 +1,11 @@
 import { silentLogger } from 'afterwork'
-import { ManualClock, withTestClient } from 'afterwork/testing'
+import { ManualClock, memory, withTestClient } from 'afterwork/testing'
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../examples/seed-app/app.js'
 import { createSeedService } from '../examples/seed-app/service.js'
 
 function setup(config: { mailFailFirst?: number; clock?: ManualClock } = {}) {
-  const svc = createSeedService({ logger: silentLogger, ...config })
+  const svc = createSeedService({ logger: silentLogger, queue: memory(), ...config })
   return { svc, app: createApp(svc) }
 }
 

@@ -1,49 +1,38 @@
 import { afterwork, afterworkErrors, validate, type AfterworkEnv } from 'afterwork/hono'
-import { Hono } from 'hono'
+import { Hono, type Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import * as endpoints from './endpoints.js'
 import type { SeedService } from './service.js'
-import { SignupRequest, logSignup, sendWelcomeEmail } from './signup.js'
+import { ReportRequest } from './reports.js'
+import { SignupRequest } from './signup.js'
+
+type SeedContext = Context<AfterworkEnv<SeedService>>
 
 /** The seed's endpoints on Hono. */
 export function createApp(svc: SeedService) {
   const app = new Hono<AfterworkEnv<SeedService>>()
   app.use(afterwork(svc))
   app.onError(afterworkErrors)
+  const route = <B>(endpoint: endpoints.Endpoint<B>) => async (c: SeedContext) => {
+    // valid('json') is the body a validate() earlier in the route checked, else undefined.
+    const reply = await endpoint(svc, { params: c.req.param(), body: c.req.valid('json' as never) as B, background: c.var.background })
+    const status = reply.status as ContentfulStatusCode
+    return reply.contentType === undefined ? c.json(reply.body, status) : c.body(String(reply.body), status, { 'content-type': reply.contentType })
+  }
 
-  app.post('/signup', validate(SignupRequest), async (c) => {
-    const req = c.req.valid('json')
-    const { users, mail, signups } = c.var.state
-    const userId = await users.create(req.email, req.name)
-    // Both run after the response; if the email fails, the signup is still logged.
-    c.var.background.add(sendWelcomeEmail, mail, req.email, req.name)
-    c.var.background.add(logSignup, svc.log, signups, userId, req.source)
-    return c.json({ user_id: userId, email: req.email }, 201)
-  })
-
-  app.get('/status', async (c) => {
-    const health = await svc.health()
-    const body = Object.fromEntries(Object.entries(health.checks).map(([name, check]) => [name, check.status]))
-    return c.json(body, Object.values(health.checks).every((check) => check.status === 'ok') ? 200 : 503)
-  })
-
-  // The guide's GET /jobs (APScheduler's get_jobs), with each schedule's next run.
-  app.get('/jobs', (c) =>
-    c.json(svc.schedules.list().map((s) => ({ id: s.name, ...s, next_run: s.nextRun?.local ?? null }))),
-  )
-  app.post('/jobs/:name/run', (c) => {
-    const name = c.req.param('name')
-    const started = svc.schedules.runNow(name)
-    return c.json({ name, started, ...(started ? {} : { reason: 'a run is still going (maxInstances)' }) }, started ? 202 : 409)
-  })
-  app.post('/jobs/:name/pause', (c) => c.json(svc.schedules.pause(c.req.param('name'))))
-  app.post('/jobs/:name/resume', (c) => c.json(svc.schedules.resume(c.req.param('name'))))
-
-  app.get('/metrics', (c) => c.json(svc.metrics.snapshot()))
-  app.get('/metrics/prometheus', async (c) => c.body(await svc.metrics.prometheus(), 200, { 'content-type': svc.metrics.contentType }))
-  app.get('/outbox', (c) => c.json(c.var.state.mail.outbox))
-  app.get('/health/live', (c) => c.json({ status: 'ok' }))
-  app.get('/health/ready', async (c) => {
-    const health = await svc.health()
-    return c.json(health, health.status === 'ok' ? 200 : 503)
-  })
+  app.post('/signup', validate(SignupRequest), route(endpoints.signup))
+  app.get('/status', route(endpoints.status))
+  app.post('/reports/generate', validate(ReportRequest), route(endpoints.generateReport))
+  app.get('/reports/:id/status', route(endpoints.reportStatus))
+  app.delete('/reports/:id', route(endpoints.cancelReport))
+  app.get('/jobs', route(endpoints.listJobs))
+  app.post('/jobs/:name/run', route(endpoints.runJob))
+  app.post('/jobs/:name/pause', route(endpoints.pauseJob))
+  app.post('/jobs/:name/resume', route(endpoints.resumeJob))
+  app.get('/metrics', route(endpoints.metrics))
+  app.get('/metrics/prometheus', route(endpoints.prometheus))
+  app.get('/outbox', route(endpoints.outbox))
+  app.get('/health/live', route(endpoints.live))
+  app.get('/health/ready', route(endpoints.ready))
   return app
 }

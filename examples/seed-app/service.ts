@@ -1,9 +1,11 @@
-import { createService, type Clock, type LifespanState, type Logger, type Service } from 'afterwork'
+import { createService, type Clock, type JobKind, type LifespanState, type Logger, type QueueDriver, type Service, type Task } from 'afterwork'
+import { sqlite } from 'afterwork/sqlite'
 import { Agent } from 'undici'
 import { MemoryCache, openRedisCache, type Cache } from './cache.js'
 import { DevMailSink } from './mail.js'
 import { cacheWarmer, registerSchedules } from './periodic.js'
-import { Users, type SignupLogEntry } from './signup.js'
+import { ReportRequest, reportJob } from './reports.js'
+import { WelcomeEmail, Users, sendWelcomeEmail, type SignupLogEntry } from './signup.js'
 
 /** What the reference service reads from its environment. */
 export interface SeedConfig {
@@ -19,6 +21,12 @@ export interface SeedConfig {
   cacheWarmIntervalMs?: number
   logger?: Logger
   clock?: Clock
+  /** Test hook: counts the report's CPU rounds (see heavy.ts). */
+  reportCounter?: Int32Array
+  /** The durable queue's store. @default SQLite at AFTERWORK_DB or data/afterwork.db */
+  queue?: QueueDriver
+  /** EMAIL_DELIVERY: `background` (the guide's BackgroundTasks) or `durable` (a retried task). @default 'background' */
+  emailDelivery?: 'background' | 'durable'
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SeedConfig {
@@ -27,7 +35,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SeedConfig 
     mailFailFirst: Number(env.MAIL_FAIL_FIRST ?? 0) || 0,
     scheduleTimezone: env.SCHEDULE_TZ || 'Asia/Kolkata',
     reportSeconds: env.REPORT_SECONDS === undefined ? 60 : Number(env.REPORT_SECONDS),
+    emailDelivery: env.EMAIL_DELIVERY === 'durable' ? 'durable' : 'background',
+    queue: queueFromEnv(env),
   }
+}
+
+function queueFromEnv(env: NodeJS.ProcessEnv): QueueDriver {
+  if (env.DATABASE_URL) {
+    // The PostgreSQL driver is the next capability; refuse rather than silently use SQLite.
+    throw new Error('DATABASE_URL is set, but this build has no PostgreSQL driver yet: unset it to use SQLite (AFTERWORK_DB)')
+  }
+  return sqlite({ path: env.AFTERWORK_DB || 'data/afterwork.db' })
 }
 
 /**
@@ -62,6 +80,9 @@ function seedLifespans(config: SeedConfig) {
 export type SeedState = LifespanState<ReturnType<typeof seedLifespans>>
 export type SeedService = Service<SeedState>
 
+/** Offload threads load .ts modules only with tsx registered inside them (see tsx-in-thread.mjs). */
+const offloadExecArgv = import.meta.url.endsWith('.ts') ? ['--import', new URL('./tsx-in-thread.mjs', import.meta.url).href] : []
+
 /**
  * The guide's service, end to end: lifespan, schedules and the supervised cache warmer. Creating it
  * starts nothing; `main.ts` serves it.
@@ -73,12 +94,40 @@ export function createSeedService(config: SeedConfig = configFromEnv()): SeedSer
     ...(config.clock ? { clock: config.clock } : {}),
     metrics: { processMetrics: true },
     lifespan: seedLifespans(config),
+    offload: { execArgv: offloadExecArgv },
+    queue: config.queue ?? sqlite({ path: 'data/afterwork.db' }),
   })
   svc.healthCheck('cache', ({ state }) => state.cache.ping())
   svc.healthCheck('http', ({ state }) => !state.http.closed && !state.http.destroyed)
   registerSchedules(svc, config.scheduleTimezone ?? 'Asia/Kolkata')
+  const reportOptions = { seconds: config.reportSeconds ?? 60, ...(config.reportCounter ? { counter: config.reportCounter } : {}) }
+  // One handler, two ways to run it: in process (svc.jobs), or durable (svc.task) surviving restarts.
+  const handler = reportJob(svc, reportOptions)
+  const parts: SeedParts = {
+    report: svc.jobs.define(handler, { concurrency: 4, maxQueued: 100 }),
+    durableReport: svc.task('report', { schema: ReportRequest, retry: { attempts: 3 } }, handler),
+    welcomeEmail: svc.task('send-welcome-email', { schema: WelcomeEmail, retry: { attempts: 5, backoff: { initial: '1s', max: '1m' } } }, async (msg) =>
+      sendWelcomeEmail(svc.state.mail, msg.email, msg.name),
+    ),
+    emailDelivery: config.emailDelivery ?? 'background',
+  }
+  partsOf.set(svc, parts)
   svc.supervise('cache-warmer', cacheWarmer(svc, config.cacheWarmIntervalMs ?? 300_000), { backoff: { initial: '1s', max: '1m' } })
   return svc
+}
+
+/** The handles the endpoints use: the report kinds and the durable welcome email. */
+export interface SeedParts {
+  report: JobKind<ReportRequest, unknown>
+  durableReport: Task<unknown, unknown>
+  welcomeEmail: Task<{ email: string; name: string }, unknown>
+  emailDelivery: 'background' | 'durable'
+}
+
+const partsOf = new WeakMap<SeedService, SeedParts>()
+
+export function seedParts(svc: SeedService): SeedParts {
+  return partsOf.get(svc) as SeedParts
 }
 
 /** The CLI (`afterwork worker`) loads this module's default export. */

@@ -10,6 +10,9 @@ export const SignupRequest = z.object({
 })
 export type SignupRequest = z.infer<typeof SignupRequest>
 
+/** The durable welcome email's payload. */
+export const WelcomeEmail = z.object({ email: z.email(), name: z.string() })
+
 /** One line of the signup log (the seed's analytics_db.insert). */
 export interface SignupLogEntry {
   userId: number

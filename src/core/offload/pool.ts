@@ -47,6 +47,8 @@ export interface OffloadStats {
   completed: number
   /** Runs ended by their signal or timeout. */
   cancelled: number
+  /** Threads terminated because their task ignored its cancellation past the grace. */
+  terminated: number
 }
 
 type Settled = { ok: true; outcome: TaskOutcome } | { ok: false; error: unknown }
@@ -85,6 +87,7 @@ export class OffloadPool {
   #idle: Deferred<void> | undefined
   #completed = 0
   #cancelled = 0
+  #terminated = 0
 
   constructor(opts: OffloadOptions & { clock: Clock; log: Logger }) {
     this.#clock = opts.clock
@@ -204,6 +207,7 @@ export class OffloadPool {
       const grace = this.#clock.sleep(this.#cancelGraceMs, timersSignal()).then(() => GRACE_OVER, () => GRACE_OVER)
       if ((await Promise.race([task, grace])) !== GRACE_OVER) throw reason
       await this.#terminate(pool, terminate, reason)
+      this.#terminated++
       this.#log.warn({ task: label, cancelGraceMs: this.#cancelGraceMs }, 'an offloaded task ignored its cancellation; its thread was terminated')
       throw new AfterworkError(
         'ERR_OFFLOAD_TERMINATED',
@@ -302,7 +306,7 @@ export class OffloadPool {
     const pool = this.#pool
     const threads = pool && !this.#destroying ? pool.threads.length : 0
     const queued = pool ? Math.min(pool.queueSize, this.#inflight) : 0
-    return { threads, queued, running: this.#inflight - queued, completed: this.#completed, cancelled: this.#cancelled }
+    return { threads, queued, running: this.#inflight - queued, completed: this.#completed, cancelled: this.#cancelled, terminated: this.#terminated }
   }
 }
 
