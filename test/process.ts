@@ -8,6 +8,8 @@ export const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
 export interface Running {
   child: ChildProcess
+  /** The server's own pid, from its log: under `npm start`, `child` is npm, which forwards signals but not SIGKILL. */
+  pid: number
   url: string
   /** Every stdout line so far (pino JSON lines). */
   lines: string[]
@@ -46,7 +48,10 @@ export function spawnServer(command: string, args: string[], env: Record<string,
         const line = buffer.slice(0, nl)
         buffer = buffer.slice(nl + 1)
         lines.push(line)
-        if (line.includes('"msg":"listening"')) resolve({ child, url: JSON.parse(line).url as string, lines, exited })
+        if (line.includes('"msg":"listening"')) {
+          const { url, pid } = JSON.parse(line) as { url: string; pid: number }
+          resolve({ child, pid, url, lines, exited })
+        }
       }
     })
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
