@@ -119,24 +119,7 @@ class SqliteDriver implements QueueDriver {
     const s = this.#s
     return this.#conn.transaction(() =>
       jobs.map((job): JobInsertResult => {
-        const info = s.insert.run({
-          id: job.id,
-          queue: job.queue,
-          name: job.name,
-          payload: job.payload,
-          state: job.runAt > now ? 'scheduled' : 'queued',
-          priority: job.priority,
-          maxAttempts: job.maxAttempts,
-          runAt: job.runAt,
-          now,
-          uniqueKey: job.uniqueKey ?? null,
-          rateKey: job.rateKey ?? null,
-          rateLimit: job.rateLimit ?? null,
-          ratePer: job.ratePer ?? null,
-          concurrencyKey: job.concurrencyKey ?? null,
-          concurrencyLimit: job.concurrencyLimit ?? null,
-          timeoutMs: job.timeoutMs ?? null,
-        })
+        const info = s.insert.run(insertParams(job, now))
         if (info.changes === 1) return { id: job.id, inserted: true }
         const holder = job.uniqueKey === undefined ? undefined : (s.liveByUnique.get(job.uniqueKey) as { id: string } | undefined)
         if (!holder) throw new Error(`Job id ${job.id} already exists`)
@@ -303,30 +286,35 @@ class SqliteDriver implements QueueDriver {
         return { won: false }
       }
       const job = params.job
-      const info = s.insert.run({
-        id: job.id,
-        queue: job.queue,
-        name: job.name,
-        payload: job.payload,
-        state: job.runAt > now ? 'scheduled' : 'queued',
-        priority: job.priority,
-        maxAttempts: job.maxAttempts,
-        runAt: job.runAt,
-        now,
-        uniqueKey: job.uniqueKey ?? null,
-        rateKey: job.rateKey ?? null,
-        rateLimit: job.rateLimit ?? null,
-        ratePer: job.ratePer ?? null,
-        concurrencyKey: job.concurrencyKey ?? null,
-        concurrencyLimit: job.concurrencyLimit ?? null,
-        timeoutMs: job.timeoutMs ?? null,
-      })
+      const info = s.insert.run(insertParams(job, now))
       return { won: true, jobId: info.changes === 1 ? job.id : (s.liveByUnique.get(job.uniqueKey ?? '') as { id: string } | undefined)?.id }
     }).immediate()
   }
 
   async scheduleLastSlot(params: { schedule: string }): Promise<number | null> {
     return (this.#s.slotLast.get(params.schedule) as { slot: number | null }).slot
+  }
+}
+
+/** The named parameters of INSERT_JOB for one job. */
+function insertParams(job: JobInsert, now: number) {
+  return {
+    id: job.id,
+    queue: job.queue,
+    name: job.name,
+    payload: job.payload,
+    state: job.runAt > now ? 'scheduled' : 'queued',
+    priority: job.priority,
+    maxAttempts: job.maxAttempts,
+    runAt: job.runAt,
+    now,
+    uniqueKey: job.uniqueKey ?? null,
+    rateKey: job.rateKey ?? null,
+    rateLimit: job.rateLimit ?? null,
+    ratePer: job.ratePer ?? null,
+    concurrencyKey: job.concurrencyKey ?? null,
+    concurrencyLimit: job.concurrencyLimit ?? null,
+    timeoutMs: job.timeoutMs ?? null,
   }
 }
 
