@@ -6,6 +6,11 @@ import { createSeedService, seedParts } from '../examples/seed-app/service.js'
 
 const T0 = Date.parse('2026-11-30T00:00:00Z')
 
+// Node 20 has Atomics.waitAsync; the ES2023 lib the project type-checks with does not declare it.
+type WaitAsync = (a: Int32Array, index: number, value: number, timeout: number) => { async: boolean; value: Promise<string> | string }
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync
+const waitFor = async (a: Int32Array, value: number, timeout: number) => waitAsync(a, 0, value, timeout).value
+
 function setup(opts: { reportSeconds: number; counter?: Int32Array }) {
   const clock = new ManualClock(T0)
   const svc = createSeedService({
@@ -20,7 +25,7 @@ function setup(opts: { reportSeconds: number; counter?: Int32Array }) {
 
 /** Waits (on Atomics, not a timer) until the thread moves the counter past `value`. */
 async function counterPasses(counter: Int32Array, value: number): Promise<void> {
-  while (Atomics.load(counter, 0) <= value) await Atomics.waitAsync(counter, 0, Atomics.load(counter, 0), 5_000).value
+  while (Atomics.load(counter, 0) <= value) await waitFor(counter, Atomics.load(counter, 0), 5_000)
 }
 
 describe('reference service reports (in process)', () => {
@@ -67,7 +72,7 @@ describe('reference service reports (in process)', () => {
       expect(await res.json()).toEqual({ status: 'cancelled' })
       expect(seedParts(svc).report.get(id)?.state).toBe('cancelled')
       const frozen = Atomics.load(counter, 0)
-      expect(await Atomics.waitAsync(counter, 0, frozen, 200).value).toBe('timed-out')
+      expect(await waitFor(counter, frozen, 200)).toBe('timed-out')
       expect(Atomics.load(counter, 0)).toBe(frozen)
       expect(svc.offload.stats).toMatchObject({ cancelled: 1, terminated: 1 })
       const again = await client.delete(`/reports/${id}`)
