@@ -22,6 +22,8 @@ export interface SqliteOptions {
   busyTimeout?: number
 }
 
+/** The most rows one write transaction touches. */
+const MAX_WRITE_ROWS = 1_000
 /** Most candidates one claim reads: enough to skip rate-limited jobs at the head without starving. */
 const CANDIDATE_FACTOR = 4
 const MAX_CANDIDATES = 1_000
@@ -117,15 +119,20 @@ class SqliteDriver implements QueueDriver {
 
   async jobInsertMany({ jobs, now = Date.now() }: { jobs: readonly JobInsert[]; now?: number }): Promise<JobInsertResult[]> {
     const s = this.#s
-    return this.#conn.transaction(() =>
-      jobs.map((job): JobInsertResult => {
+    const insertChunk = this.#conn.transaction((chunk: readonly JobInsert[]) =>
+      chunk.map((job): JobInsertResult => {
         const info = s.insert.run(insertParams(job, now))
         if (info.changes === 1) return { id: job.id, inserted: true }
         const holder = job.uniqueKey === undefined ? undefined : (s.liveByUnique.get(job.uniqueKey) as { id: string } | undefined)
         if (!holder) throw new Error(`Job id ${job.id} already exists`)
         return { id: job.id, inserted: false, conflictId: holder.id }
       }),
-    ).immediate()
+    )
+    // At most MAX_WRITE_ROWS rows per write transaction, so no batch holds the write lock (and
+    // stalls other processes) for long; a crash mid-way keeps the chunks already committed.
+    const results: JobInsertResult[] = []
+    for (let i = 0; i < jobs.length; i += MAX_WRITE_ROWS) results.push(...insertChunk.immediate(jobs.slice(i, i + MAX_WRITE_ROWS)))
+    return results
   }
 
   async jobClaim(params: { queue: string; names: readonly string[]; workerId: string; limit: number; lease: number; now?: number }): Promise<JobRow[]> {
