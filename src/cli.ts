@@ -17,6 +17,8 @@ Commands:
                     durable-queue worker. SIGTERM or SIGINT stops it gracefully; a second one exits.
   queues <module>   Jobs by queue, task and state.
   jobs <module>     Recent jobs, newest first.
+  migrate <module>  Create or upgrade the queue's schema (for deployments whose service role has no
+                    DDL rights and uses postgres({ migrate: 'check' })).
 
 Options:
   --state <state>   jobs: only this state (queued, running, retrying, failed, ...)
@@ -45,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE)
     return values.help ? 0 : 2
   }
-  if (!['worker', 'queues', 'jobs'].includes(command)) {
+  if (!['worker', 'queues', 'jobs', 'migrate'].includes(command)) {
     process.stderr.write(`afterwork: unknown command "${command}"\n\n${USAGE}`)
     return 2
   }
@@ -59,6 +61,11 @@ export async function main(argv: string[]): Promise<number> {
       return runWorker(svc, values.progress ?? process.stderr.isTTY === true)
     case 'queues':
       return printQueues(svc, values.json)
+    case 'migrate':
+      await svc.queue.driver.migrate({ apply: true })
+      await svc.queue.driver.close()
+      process.stdout.write(`afterwork: the ${svc.queue.driver.kind} queue schema is up to date\n`)
+      return 0
     default:
       return printJobs(svc, { state: values.state as JobState | undefined, name: values.name, limit: Number(values.limit), json: values.json })
   }

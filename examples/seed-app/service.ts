@@ -1,4 +1,5 @@
 import { createService, type Clock, type JobKind, type LifespanState, type Logger, type QueueDriver, type Service, type Task } from 'afterwork'
+import { postgres } from 'afterwork/postgres'
 import { sqlite } from 'afterwork/sqlite'
 import { Agent } from 'undici'
 import { MemoryCache, openRedisCache, type Cache } from './cache.js'
@@ -40,11 +41,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): SeedConfig 
   }
 }
 
+/** PostgreSQL with DATABASE_URL (many machines), else the embedded SQLite file. */
 function queueFromEnv(env: NodeJS.ProcessEnv): QueueDriver {
-  if (env.DATABASE_URL) {
-    // The PostgreSQL driver is the next capability; refuse rather than silently use SQLite.
-    throw new Error('DATABASE_URL is set, but this build has no PostgreSQL driver yet: unset it to use SQLite (AFTERWORK_DB)')
-  }
+  if (env.DATABASE_URL) return postgres({ url: env.DATABASE_URL }) as QueueDriver
   return sqlite({ path: env.AFTERWORK_DB || 'data/afterwork.db' })
 }
 

@@ -19,8 +19,11 @@ import type { ErrorInfo } from '../core/run-context.js'
 export interface QueueDriver<Tx = never> {
   /** 'memory', 'sqlite', 'postgres': for logs and metrics. */
   readonly kind: string
-  /** Creates or upgrades the schema (versioned migrations; safe from several processes). */
-  migrate(params?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * Creates or upgrades the schema (versioned migrations; safe from several processes). A driver
+   * configured to only check refuses pending migrations unless `apply` is set (`afterwork migrate`).
+   */
+  migrate(params?: { signal?: AbortSignal; apply?: boolean }): Promise<void>
   close(): Promise<void>
 
   /** Inserts jobs, in one transaction (in the caller's `tx` where the driver supports it). */

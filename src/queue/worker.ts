@@ -119,6 +119,12 @@ export class Worker {
     this.#started = true
     await this.#register()
     this.#offWake = this.#queue.onWake((queue) => this.#wake(queue))
+    // Jobs enqueued by other processes: the driver's notifications where it has them ('*' wakes
+    // every queue), polling (pollInterval) as the safety net either way.
+    await this.#queue.driver.listen?.({
+      onWake: (queue) => (queue === '*' ? [...this.#wakes.keys()].forEach((q) => this.#wake(q)) : this.#wake(queue)),
+      signal: this.#stop.signal,
+    })
     for (const [queue, names] of this.#queue.namesByQueue()) this.#loops.push(this.#claimLoop(queue, names))
     this.#loops.push(this.#every(this.#leaseMs / 3, () => this.#heartbeat()))
     this.#loops.push(this.#every(this.#leaseMs, () => this.#rescue()))

@@ -1,0 +1,400 @@
+import pg from 'pg'
+import type { JobState } from '../../core/job-state.js'
+import type { ErrorInfo } from '../../core/run-context.js'
+import { pickClaimable, type ClaimCandidate } from '../../queue/claim-rules.js'
+import type { Completion, JobCount, JobInsert, JobInsertResult, JobRow, QueueDriver } from '../../queue/driver.js'
+import { migrations } from './migrations.js'
+import { queries } from './queries.js'
+
+/** Anything with `query(text, values)`: a pg Client or PoolClient, or a Drizzle or Kysely transaction's. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount?: number | null }>
+}
+
+export interface PostgresOptions {
+  /** A connection string (`postgres://user@host:5432/db`). Either this or `pool`. */
+  url?: string
+  /** Your own pg Pool (its error handler stays yours). */
+  pool?: pg.Pool
+  /** The schema of afterwork's tables; the LISTEN channel includes it. @default 'afterwork' */
+  schema?: string
+  /** `auto` runs pending migrations at start; `check` refuses to start when any is pending (run `afterwork migrate`). @default 'auto' */
+  migrate?: 'auto' | 'check'
+  /** Connections of the pool it creates. @default 10 */
+  max?: number
+  /** Called with connection errors the driver recovers from (a database restart, say). */
+  onError?: (error: unknown) => void
+}
+
+/** Most candidates one claim locks: enough to skip rate-limited jobs at the head without starving. */
+const CANDIDATE_FACTOR = 4
+const MAX_CANDIDATES = 1_000
+const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/
+
+const LEASE_EXPIRED = JSON.stringify({ name: 'LeaseExpired', message: 'The worker running this job stopped heartbeating (crashed or blocked)' } satisfies ErrorInfo)
+
+/**
+ * The durable queue on PostgreSQL, for many machines: batched claims with `FOR UPDATE SKIP LOCKED`,
+ * batched completions, enqueue inside your own transaction (`tx`), LISTEN/NOTIFY wake-ups with
+ * polling as the safety net, migrations under an advisory lock, and the database's clock.
+ *
+ * @example
+ * const svc = createService({ queue: postgres({ url: process.env.DATABASE_URL }) })
+ * await pool.query('BEGIN'); ...; await email.enqueue(msg, { tx: client }); await pool.query('COMMIT')
+ */
+export function postgres(opts: PostgresOptions): QueueDriver<Queryable> {
+  return new PostgresDriver(opts)
+}
+
+interface Row {
+  id: string
+  queue: string
+  name: string
+  payload: string
+  state: JobState
+  priority: number
+  attempt: number
+  max_attempts: number
+  run_at: number | string
+  created_at: number | string
+  started_at: number | string | null
+  finished_at: number | string | null
+  worker_id: string | null
+  lease_until: number | string | null
+  cancel_requested: boolean
+  unique_key: string | null
+  result: string | null
+  error: string | null
+  progress: string | null
+  timeout_ms: number | string | null
+}
+
+// bigint columns hold epoch milliseconds, well inside a double: read them as numbers.
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+}
+
+class PostgresDriver implements QueueDriver<Queryable> {
+  readonly kind = 'postgres'
+  readonly #opts: PostgresOptions
+  readonly #schema: string
+  readonly #q: ReturnType<typeof queries>
+  readonly #channel: string
+  readonly #pool: pg.Pool
+  readonly #ownPool: boolean
+  #migrated: Promise<void> | undefined
+
+  constructor(opts: PostgresOptions) {
+    this.#opts = opts
+    this.#schema = opts.schema ?? 'afterwork'
+    if (!SCHEMA.test(this.#schema)) throw new Error(`postgres schema must be a lower-case SQL identifier; got ${JSON.stringify(this.#schema)}`)
+    this.#q = queries(this.#schema)
+    this.#channel = `afterwork_${this.#schema}`
+    if (opts.pool) {
+      this.#pool = opts.pool
+      this.#ownPool = false
+    } else {
+      if (!opts.url) throw new Error('postgres() needs a url or a pool')
+      this.#pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, types })
+      this.#ownPool = true
+      // Without an error listener an idle client's error (a database restart) crashes the process.
+      this.#pool.on('error', (error) => this.#opts.onError?.(error))
+    }
+  }
+
+  async migrate(params: { apply?: boolean } = {}): Promise<void> {
+    this.#migrated ??= this.#migrate(params.apply === true).catch((error: unknown) => {
+      this.#migrated = undefined
+      throw error
+    })
+    return this.#migrated
+  }
+
+  async #migrate(apply: boolean): Promise<void> {
+    await this.#transaction(async (c) => {
+      // One migrator at a time across every process; the others then find nothing to do.
+      await c.query(this.#q.lockKey, [`afterwork:migrate:${this.#schema}`])
+      await c.query(`CREATE SCHEMA IF NOT EXISTS "${this.#schema}"`)
+      await c.query(this.#q.migrationsTable)
+      const applied = new Set(((await c.query(this.#q.appliedVersions)).rows as { version: number }[]).map((r) => r.version))
+      const pending = migrations.map((sql, i) => ({ sql, version: i + 1 })).filter((m) => !applied.has(m.version))
+      if (pending.length > 0 && this.#opts.migrate === 'check' && !apply) {
+        throw new Error(`The afterwork schema "${this.#schema}" needs ${pending.length} migration(s): run \`afterwork migrate <module>\``)
+      }
+      for (const m of pending) {
+        await c.query(m.sql.replaceAll('{schema}', `"${this.#schema}"`))
+        await c.query(this.#q.recordMigration, [m.version])
+      }
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownPool) await this.#pool.end()
+  }
+
+  async jobInsertMany(params: { jobs: readonly JobInsert[]; now?: number; tx?: Queryable }): Promise<JobInsertResult[]> {
+    const { jobs } = params
+    if (jobs.length === 0) return []
+    const run = async (c: Queryable) => {
+      const col = <K extends keyof JobInsert>(key: K) => jobs.map((j) => j[key] ?? null)
+      const inserted = await c.query(this.#q.insertJobs, [
+        col('id'), col('queue'), col('name'), col('payload'), col('priority'), col('maxAttempts'), col('runAt'), col('uniqueKey'),
+        col('rateKey'), col('rateLimit'), col('ratePer'), col('concurrencyKey'), col('concurrencyLimit'), col('timeoutMs'),
+        params.now ?? null,
+      ])
+      const ids = new Set((inserted.rows as { id: string }[]).map((r) => r.id))
+      const conflicted = jobs.filter((j) => !ids.has(j.id))
+      const holders = new Map<string, string>()
+      if (conflicted.length > 0) {
+        const keys = conflicted.map((j) => j.uniqueKey).filter((k): k is string => k !== undefined)
+        for (const r of (await c.query(this.#q.liveByUniqueKeys, [keys])).rows as { id: string; unique_key: string }[]) holders.set(r.unique_key, r.id)
+      }
+      // One NOTIFY per statement and queue, delivered at commit (inside the caller's tx: only if it commits).
+      if (ids.size > 0) await c.query(this.#q.notify, [this.#channel, [...new Set(jobs.filter((j) => ids.has(j.id)).map((j) => j.queue))]])
+      return jobs.map((j): JobInsertResult => {
+        if (ids.has(j.id)) return { id: j.id, inserted: true }
+        const holder = j.uniqueKey === undefined ? undefined : holders.get(j.uniqueKey)
+        if (holder === undefined) throw new Error(`Job ${j.id} was not inserted (id taken, or its unique key's holder finished meanwhile)`)
+        return { id: j.id, inserted: false, conflictId: holder }
+      })
+    }
+    return params.tx ? run(params.tx) : this.#transaction(run)
+  }
+
+  async jobClaim(params: { queue: string; names: readonly string[]; workerId: string; limit: number; lease: number; now?: number }): Promise<JobRow[]> {
+    return this.#transaction(async (c) => {
+      const now = await this.#now(c, params.now)
+      const candidates = (await c.query(this.#q.claimCandidates, [params.queue, now, params.names, Math.min(MAX_CANDIDATES, params.limit * CANDIDATE_FACTOR)]))
+        .rows as (ClaimCandidate & { id: string })[]
+      if (candidates.length === 0) return []
+      let picked = candidates.slice(0, params.limit)
+      const keys = [...new Set(candidates.flatMap((c) => [c.rateKey && `rate:${c.rateKey}`, c.concurrencyKey && `concurrency:${c.concurrencyKey}`]).filter(Boolean))] as string[]
+      if (keys.length > 0) {
+        // Counting then claiming must not race another claimer counting the same key: lock each
+        // key for this transaction (in sorted order, so two claimers never deadlock).
+        for (const key of keys.sort()) await c.query(this.#q.lockKey, [`afterwork:${this.#schema}:${key}`])
+        const started = new Map<string, number>()
+        const running = new Map<string, number>()
+        for (const cand of candidates) {
+          if (cand.rateKey && cand.ratePer != null && !started.has(cand.rateKey)) {
+            started.set(cand.rateKey, ((await c.query(this.#q.countStartedSince, [cand.rateKey, now - cand.ratePer])).rows[0] as { n: number }).n)
+          }
+          if (cand.concurrencyKey && !running.has(cand.concurrencyKey)) {
+            running.set(cand.concurrencyKey, ((await c.query(this.#q.countRunningWithKey, [cand.concurrencyKey])).rows[0] as { n: number }).n)
+          }
+        }
+        picked = pickClaimable(candidates, params.limit, (key) => started.get(key) ?? 0, (key) => running.get(key) ?? 0, now)
+      }
+      if (picked.length === 0) return []
+      const rows = (await c.query(this.#q.claim, [picked.map((p) => p.id), now, params.workerId, now + params.lease])).rows as Row[]
+      const order = new Map(picked.map((p, i) => [p.id, i]))
+      return rows.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number)).map(toJobRow)
+    })
+  }
+
+  async jobHeartbeat(params: { workerId: string; ids: readonly string[]; lease: number; now?: number }) {
+    const rows = (await this.#pool.query(this.#q.heartbeat, [params.workerId, params.ids, params.lease, params.now ?? null])).rows as {
+      id: string
+      cancelRequested: boolean
+    }[]
+    const owned = new Set(rows.map((r) => r.id))
+    return { cancelRequested: rows.filter((r) => r.cancelRequested).map((r) => r.id), lost: params.ids.filter((id) => !owned.has(id)) }
+  }
+
+  async jobCompleteMany(params: { workerId: string; completions: readonly Completion[]; now?: number }): Promise<void> {
+    const { workerId } = params
+    const now = params.now ?? null
+    await this.#transaction(async (c) => {
+      const succeeded = params.completions.filter((x) => x.outcome === 'succeeded')
+      if (succeeded.length > 0) await c.query(this.#q.succeeded, [succeeded.map((x) => x.id), succeeded.map((x) => x.result), workerId, now])
+      for (const x of params.completions) {
+        switch (x.outcome) {
+          case 'failed':
+            await c.query(this.#q.failed, [x.id, workerId, x.retryAt ?? null, JSON.stringify(x.error), now])
+            break
+          case 'cancelled':
+            await c.query(this.#q.cancelled, [x.id, workerId, x.error ? JSON.stringify(x.error) : null, now])
+            break
+          case 'snoozed':
+            await c.query(this.#q.snoozed, [x.id, workerId, x.runAt])
+            break
+          case 'released':
+            await c.query(this.#q.released, [x.id, workerId, now])
+            break
+          default:
+            break
+        }
+      }
+    })
+  }
+
+  async jobRescue(params: { now?: number; limit?: number }): Promise<number> {
+    const result = await this.#pool.query(this.#q.rescueExpired, [params.now ?? null, params.limit ?? 1_000, LEASE_EXPIRED])
+    const queues = [...new Set((result.rows as { queue: string }[]).map((r) => r.queue))]
+    if (queues.length > 0) await this.#pool.query(this.#q.notify, [this.#channel, queues])
+    return result.rowCount ?? 0
+  }
+
+  async jobCancel(params: { id: string; now?: number }): Promise<JobRow | null> {
+    return this.#transaction(async (c) => {
+      if (((await c.query(this.#q.cancelWaiting, [params.id, params.now ?? null])).rowCount ?? 0) === 0) await c.query(this.#q.cancelRunning, [params.id])
+      const row = (await c.query(this.#q.get, [params.id])).rows[0] as Row | undefined
+      return row ? toJobRow(row) : null
+    })
+  }
+
+  async jobRetry(params: { id: string; now?: number }): Promise<JobRow | null> {
+    try {
+      const row = (await this.#pool.query(this.#q.retry, [params.id, params.now ?? null])).rows[0] as Row | undefined
+      if (row) await this.#pool.query(this.#q.notify, [this.#channel, [row.queue]])
+      return row ? toJobRow(row) : null
+    } catch (error) {
+      // Another live job holds its unique key: it cannot run again until that one finishes.
+      if ((error as { code?: string }).code === '23505') return null
+      throw error
+    }
+  }
+
+  async jobGet(params: { id: string }): Promise<JobRow | null> {
+    const row = (await this.#pool.query(this.#q.get, [params.id])).rows[0] as Row | undefined
+    return row ? toJobRow(row) : null
+  }
+
+  async jobList(params: { queue?: string; name?: string; state?: JobState; limit: number; before?: string }): Promise<JobRow[]> {
+    const rows = (await this.#pool.query(this.#q.list, [params.queue ?? null, params.name ?? null, params.state ?? null, params.before ?? null, params.limit]))
+      .rows as Row[]
+    return rows.map(toJobRow)
+  }
+
+  async jobCounts(params: { queue?: string } = {}): Promise<JobCount[]> {
+    return (await this.#pool.query(this.#q.counts, [params.queue ?? null])).rows as JobCount[]
+  }
+
+  async jobProgress(params: { id: string; workerId: string; fraction: number; message?: string }): Promise<void> {
+    const progress = JSON.stringify({ fraction: params.fraction, ...(params.message === undefined ? {} : { message: params.message }) })
+    await this.#pool.query(this.#q.progress, [params.id, params.workerId, progress])
+  }
+
+  async jobPrune(params: { before: number; limit: number }): Promise<number> {
+    const pruned = (await this.#pool.query(this.#q.prune, [params.before, params.limit])).rowCount ?? 0
+    await this.#pool.query(this.#q.slotPrune, [params.before])
+    return pruned
+  }
+
+  async workerHeartbeat(params: { workerId: string; service: string; lease: number; takeover: boolean; now?: number }) {
+    return this.#transaction(async (c) => {
+      const now = await this.#now(c, params.now)
+      let reclaimed = 0
+      if (params.takeover) {
+        const current = (await c.query(this.#q.workerGet, [params.workerId])).rows[0] as { heartbeatAt: number } | undefined
+        if (current && Number(current.heartbeatAt) > now - params.lease) return { ok: false, reclaimed: 0 }
+        reclaimed = (await c.query(this.#q.rescueWorker, [params.workerId, now, LEASE_EXPIRED])).rowCount ?? 0
+      }
+      await c.query(this.#q.workerUpsert, [params.workerId, params.service, now])
+      return { ok: true, reclaimed }
+    })
+  }
+
+  async workerRemove(params: { workerId: string }): Promise<void> {
+    await this.#pool.query(this.#q.workerRemove, [params.workerId])
+  }
+
+  async scheduleFire(params: { schedule: string; slot: number; job: JobInsert; now?: number }) {
+    return this.#transaction(async (c) => {
+      const now = await this.#now(c, params.now)
+      if (((await c.query(this.#q.slotInsert, [params.schedule, params.slot, params.job.id, now])).rowCount ?? 0) === 0) return { won: false }
+      const [result] = await this.jobInsertMany({ jobs: [params.job], now, tx: c })
+      return { won: true, jobId: result?.inserted ? result.id : result?.conflictId }
+    })
+  }
+
+  async scheduleLastSlot(params: { schedule: string }): Promise<number | null> {
+    return numberOrNull(((await this.#pool.query(this.#q.slotLast, [params.schedule])).rows[0] as { slot: number | string | null }).slot)
+  }
+
+  /**
+   * LISTENs on one dedicated connection (a pooled one would lose its LISTEN when returned). On an
+   * error or end it reconnects with backoff, listens again, and wakes every queue once, since
+   * notifications sent while it was away are gone.
+   */
+  async listen(params: { onWake: (queue: string) => void; signal: AbortSignal }): Promise<void> {
+    const { signal } = params
+    let attempt = 0
+    const connect = async (): Promise<void> => {
+      if (signal.aborted) return
+      const client = new pg.Client({ connectionString: this.#opts.url ?? undefined, types })
+      let closed = false
+      const retry = (error?: unknown) => {
+        if (closed) return
+        closed = true
+        if (error) this.#opts.onError?.(error)
+        client.end().catch(() => {})
+        if (signal.aborted) return
+        const delay = Math.min(30_000, 100 * 2 ** attempt++)
+        setTimeout(() => void connect().then(() => params.onWake('*')), delay).unref()
+      }
+      client.on('error', retry)
+      client.on('end', () => retry())
+      client.on('notification', (msg) => params.onWake(msg.payload ?? '*'))
+      signal.addEventListener('abort', () => ((closed = true), void client.end().catch(() => {})), { once: true })
+      try {
+        await client.connect()
+        await client.query(`LISTEN "${this.#channel}"`)
+        attempt = 0
+      } catch (error) {
+        retry(error)
+      }
+    }
+    await connect()
+  }
+
+  async #now(c: Queryable, now: number | undefined): Promise<number> {
+    return now ?? Number(((await c.query(this.#q.now, [null])).rows[0] as { now: number | string }).now)
+  }
+
+  async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect()
+    try {
+      await client.query('BEGIN')
+      const result = await fn(client)
+      await client.query('COMMIT')
+      return result
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    } finally {
+      client.release()
+    }
+  }
+}
+
+function toJobRow(r: Row): JobRow {
+  return {
+    id: r.id,
+    queue: r.queue,
+    name: r.name,
+    payload: r.payload,
+    state: r.state,
+    priority: r.priority,
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    runAt: Number(r.run_at),
+    createdAt: Number(r.created_at),
+    startedAt: numberOrNull(r.started_at),
+    finishedAt: numberOrNull(r.finished_at),
+    workerId: r.worker_id,
+    leaseUntil: numberOrNull(r.lease_until),
+    cancelRequested: r.cancel_requested,
+    uniqueKey: r.unique_key,
+    result: r.result,
+    error: r.error === null ? null : (JSON.parse(r.error) as ErrorInfo),
+    progress: r.progress === null ? null : (JSON.parse(r.progress) as { fraction: number; message?: string }),
+    timeoutMs: numberOrNull(r.timeout_ms),
+  }
+}
+
+/** bigint columns arrive as strings from a pool without afterwork's type parser (a pool you passed in). */
+function numberOrNull(value: number | string | null): number | null {
+  return value === null ? null : Number(value)
+}

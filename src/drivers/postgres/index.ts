@@ -1,0 +1,2 @@
+export { postgres } from './driver.js'
+export type { PostgresOptions, Queryable } from './driver.js'
