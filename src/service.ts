@@ -97,7 +97,8 @@ const HEALTH_CHECK_TIMEOUT_MS = 2_000
  * tasks, and (in later capabilities) jobs, schedules, supervision, offload and the durable queue.
  * Adapters plug it into a web framework; `serve()` runs it.
  */
-export class Service<S extends object = {}> {
+/** `S` is the lifespans' state; `Tx` the queue driver's transaction type (`never` without one, or on SQLite). */
+export class Service<S extends object = {}, Tx = never> {
   readonly name: string
   readonly clock: Clock
   readonly log: Logger
@@ -239,16 +240,16 @@ export class Service<S extends object = {}> {
    * })
    * await email.enqueue({ to: 'ada@example.com' })
    */
-  task<Sch extends StandardSchemaV1, R>(name: string, opts: TaskOptions<Sch>, handler: TaskHandler<Sch, R>): Task<StandardSchemaV1.InferInput<Sch>, Awaited<R>> {
-    return this.queue.register(name, opts, handler) as Task<StandardSchemaV1.InferInput<Sch>, Awaited<R>>
+  task<Sch extends StandardSchemaV1, R>(name: string, opts: TaskOptions<Sch>, handler: TaskHandler<Sch, R>): Task<StandardSchemaV1.InferInput<Sch>, Awaited<R>, Tx> {
+    return this.queue.register(name, opts, handler) as Task<StandardSchemaV1.InferInput<Sch>, Awaited<R>, Tx>
   }
 
   /** The durable queue's client: enqueue by name, get, cancel, retry, list, counts and (tests) drain. */
-  get queue(): Queue<unknown> {
+  get queue(): Queue<Tx> {
     if (!this.#queue) {
       throw new AfterworkError('ERR_QUEUE_NOT_CONFIGURED', `Service "${this.name}" has no queue: pass queue: sqlite({ path }) (or memory() in tests) to createService`)
     }
-    return this.#queue
+    return this.#queue as Queue<Tx>
   }
 
   /** The in-process worker, when this service has a queue and runs one. */
@@ -475,10 +476,10 @@ export class Service<S extends object = {}> {
  * })
  * // svc.state.cache is typed
  */
-export function createService<const L extends LifespanOption | undefined = undefined>(
-  opts: ServiceOptions<L> = {},
-): Service<LifespanState<L>> {
-  return new Service<LifespanState<L>>(opts)
+export function createService<const L extends LifespanOption | undefined = undefined, Tx = never>(
+  opts: ServiceOptions<L> & { queue?: QueueDriver<Tx> } = {},
+): Service<LifespanState<L>, Tx> {
+  return new Service<LifespanState<L>, Tx>(opts)
 }
 
 function bounds(opts: TriggerBounds): TriggerBounds {
@@ -490,6 +491,6 @@ function bounds(opts: TriggerBounds): TriggerBounds {
 
 /** Any Service, whatever its state type (state is contravariant in health checks, so `Service<object>` would not do). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
-export type AnyService = Service<any>
+export type AnyService = Service<any, any>
 
 export type { EventMap }
