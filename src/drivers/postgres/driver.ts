@@ -355,16 +355,18 @@ class PostgresDriver implements QueueDriver<Queryable> {
 
   async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect()
+    let broken: Error | undefined
     try {
       await client.query('BEGIN')
       const result = await fn(client)
       await client.query('COMMIT')
       return result
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {})
+      // A failed ROLLBACK means the connection itself is gone: the pool must drop it, not reuse it.
+      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
       throw error
     } finally {
-      client.release()
+      client.release(broken)
     }
   }
 }

@@ -1,0 +1,107 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createService, silentLogger } from 'afterwork'
+import { postgres } from 'afterwork/postgres'
+import { afterAll, describe, expect, it } from 'vitest'
+import { chaosTask } from '../fixtures/chaos-task.js'
+import { repoRoot } from '../process.js'
+
+// Its own PostgreSQL cluster, so restarting it disturbs no other suite. Root may create one.
+const VERSION = '15'
+const CLUSTER = 'chaos'
+const PORT = 55432
+const url = `postgres://postgres@127.0.0.1:${PORT}/postgres`
+const canRun = Boolean(process.env.AFTERWORK_TEST_PG_URL) && process.getuid?.() === 0
+const JOBS = Number(process.env.CHAOS_JOBS ?? 10_000)
+/** Per event (kill or database restart): what may run again is what was running, plus one unflushed batch, per worker. */
+const MAX_REPEATS_PER_EVENT = 3 * (10 + 100)
+
+const dir = mkdtempSync(join(tmpdir(), 'afterwork-chaos-'))
+const cluster = (...args: string[]) => execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', VERSION, CLUSTER, ...args], { stdio: 'ignore' })
+/** Real time, by necessity: the test kills processes and restarts a database. */
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe.skipIf(!canRun)('PostgreSQL chaos', () => {
+  afterAll(() => {
+    try {
+      execFileSync('pg_dropcluster', ['--stop', VERSION, CLUSTER], { stdio: 'ignore' })
+    } catch {
+      // Already gone.
+    }
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('drains 10,000 jobs through SIGKILLs of its workers and a database restart, losing nothing', async () => {
+    try {
+      execFileSync('pg_dropcluster', ['--stop', VERSION, CLUSTER], { stdio: 'ignore' })
+    } catch {
+      // No leftover cluster.
+    }
+    execFileSync('pg_createcluster', [VERSION, CLUSTER, '--port', String(PORT), '--', '--auth=trust'], { stdio: 'ignore' })
+    cluster('start')
+
+    const producer = createService({ logger: silentLogger, queue: postgres({ url, schema: 'chaos', max: 2 }), worker: false })
+    const task = producer.task('chaos', chaosTask, async () => {})
+    await producer.start()
+    for (let i = 0; i < JOBS; i += 1_000) await task.enqueueMany(Array.from({ length: 1_000 }, (_, k) => ({ n: i + k })))
+
+    let segment = 0
+    const logs: string[] = []
+    const start = (): ChildProcess => {
+      const log = join(dir, `worker-${segment++}.log`)
+      writeFileSync(log, '')
+      logs.push(log)
+      return spawn(process.execPath, ['--conditions=afterwork-source', '--import', 'tsx', 'src/cli.ts', 'worker', 'test/fixtures/chaos-service.ts'], {
+        cwd: repoRoot,
+        env: { PATH: process.env.PATH ?? '', PG_URL: url, CHAOS_LOG: log },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      })
+    }
+    const workers = [start(), start(), start()]
+    const exited = (w: ChildProcess) => (w.exitCode !== null || w.signalCode !== null ? Promise.resolve() : new Promise((resolve) => w.once('exit', resolve)))
+    const succeeded = async () => {
+      try {
+        return (await producer.queue.counts()).find((c) => c.state === 'succeeded')?.count ?? 0
+      } catch {
+        return 0 // the database is restarting
+      }
+    }
+    let events = 0
+    let restarted = false
+    for (let round = 0; (await succeeded()) < JOBS && round < 600; round++) {
+      await pause(500)
+      if (round % 3 === 2) {
+        // Every 1.5 s one worker dies without warning and a new one takes its place.
+        const victim = workers.shift() as ChildProcess
+        // (A worker started while the database restarts may already have exited: that is fine too.)
+        victim.kill('SIGKILL')
+        await exited(victim)
+        workers.push(start())
+        events++
+      }
+      if (round === 4 && !restarted) {
+        cluster('restart')
+        restarted = true
+        events++
+      }
+    }
+    expect(restarted).toBe(true)
+    for (const w of workers) w.kill('SIGTERM')
+    await Promise.all(workers.map(exited))
+
+    const counts = (await producer.queue.counts()).map((c) => [c.state, c.count])
+    await producer.stop()
+    expect(counts).toEqual([['succeeded', JOBS]])
+
+    const runs = new Map<string, number>()
+    for (const log of logs) {
+      for (const line of readFileSync(log, 'utf8').split('\n')) if (line.startsWith('start ')) runs.set(line.slice(6), (runs.get(line.slice(6)) ?? 0) + 1)
+    }
+    expect(runs.size).toBe(JOBS)
+    const repeated = [...runs.values()].filter((n) => n > 1).length
+    expect(repeated).toBeLessThanOrEqual(events * MAX_REPEATS_PER_EVENT)
+    console.log(`postgres chaos: ${JOBS} jobs, ${events} kills and restarts, ${repeated} ran more than once`)
+  }, 300_000)
+})
