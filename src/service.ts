@@ -1,5 +1,6 @@
 import { pino } from 'pino'
 import { BackgroundRunner, type BackgroundTasks } from './core/background-tasks.js'
+import { cheapAsyncContext } from './core/request-context.js'
 import { systemClock, withDeadline, type Clock } from './core/clock.js'
 import { toMs, type Duration } from './core/duration.js'
 import { AfterworkError, errorMessage, invalidOption } from './core/errors.js'
@@ -50,6 +51,12 @@ export interface ServiceOptions<L extends LifespanOption | undefined = undefined
   background?: {
     /** Tasks added and not finished, process-wide, before `add()` answers 503. @default 10000 */
     maxPending?: number
+    /**
+     * Carry the request id into tasks with AsyncLocalStorage, for `currentRequestId()`. Failures
+     * are logged with the request id either way.
+     * @default true on Node 24 and later; false before, where AsyncLocalStorage slows every promise of the process
+     */
+    requestContext?: boolean
   }
   metrics?: ServiceMetricsOptions
   /** In-process jobs: how long finished jobs are kept, and how many. */
@@ -143,7 +150,8 @@ export class Service<S extends object = {}, Tx = never> {
     }
     const maxPending = opts.background?.maxPending ?? 10_000
     if (!Number.isInteger(maxPending) || maxPending < 1) invalidOption('background.maxPending', maxPending, 'an integer >= 1')
-    this.background = new BackgroundRunner({ maxPending, clock: this.clock, log: this.log, events: this.events })
+    const requestContext = opts.background?.requestContext ?? cheapAsyncContext
+    this.background = new BackgroundRunner({ maxPending, requestContext, clock: this.clock, log: this.log, events: this.events })
     this.#lifecycle = new Lifecycle(opts.lifespan, { clock: this.clock, log: this.log, events: this.events })
     this.#random = opts.random ?? Math.random
     this.jobs = new Jobs({ clock: this.clock, log: this.log, events: this.events, ...opts.jobs })

@@ -92,6 +92,8 @@ export function createSeedService(config: SeedConfig = configFromEnv()): SeedSer
     ...(config.logger ? { logger: config.logger } : {}),
     ...(config.clock ? { clock: config.clock } : {}),
     metrics: { processMetrics: true },
+    // The signup log and the dev outbox record the request id of the task's request.
+    background: { requestContext: true },
     lifespan: seedLifespans(config),
     offload: { execArgv: offloadExecArgv },
     queue: config.queue ?? sqlite({ path: 'data/afterwork.db' }),

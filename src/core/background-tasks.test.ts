@@ -13,7 +13,7 @@ function setup(maxPending = 100) {
   })
   const failed: EventMap['background:failed'][] = []
   events.on('background:failed', (e) => failed.push(e))
-  const runner = new BackgroundRunner({ maxPending, clock, log: silentLogger, events })
+  const runner = new BackgroundRunner({ maxPending, requestContext: true, clock, log: silentLogger, events })
   return { clock, events, runner, failed }
 }
 

@@ -25,6 +25,8 @@ interface Entry {
 export interface BackgroundRunnerOptions {
   /** Tasks added but not finished, across all requests, before `add()` refuses with 503. @default 10000 */
   maxPending: number
+  /** Run tasks inside an AsyncLocalStorage context carrying the request id (`currentRequestId()`). */
+  requestContext: boolean
   clock: Clock
   log: Logger
   events: Events
@@ -54,6 +56,11 @@ export class BackgroundRunner {
 
   constructor(opts: BackgroundRunnerOptions) {
     this.#opts = opts
+  }
+
+  /** @internal Whether tasks run with the request id in an AsyncLocalStorage context. */
+  get withContext(): boolean {
+    return this.#opts.requestContext
   }
 
   /** A fresh, empty task list for one request. */
@@ -198,6 +205,6 @@ export class BackgroundTasks {
     this.#started = true
     const entries = this.#entries
     if (entries === undefined) return
-    this.#active = runWithRequestId(this.requestId, () => this.#runner.run(this, entries))
+    this.#active = this.#runner.withContext ? runWithRequestId(this.requestId, () => this.#runner.run(this, entries)) : this.#runner.run(this, entries)
   }
 }

@@ -27,7 +27,7 @@ function setup(opts: { maxPending?: number } = {}) {
   const { logger, lines } = captureLogger()
   const svc = createService({
     logger,
-    background: { maxPending: opts.maxPending ?? 100 },
+    background: { maxPending: opts.maxPending ?? 100, requestContext: true },
     lifespan: async function* store() {
       yield { sent: [] as string[] }
     },
