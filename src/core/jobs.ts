@@ -1,5 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec'
-import { withDeadline, type Clock } from './clock.js'
+import { TIMER_CANCELLED, withDeadline, type Clock } from './clock.js'
 import { deferred, type Deferred } from './deferred.js'
 import { toMs, type Duration } from './duration.js'
 import { AfterworkError, ShutdownError, invalidOption } from './errors.js'
@@ -298,7 +298,7 @@ export class Jobs {
         },
       )
       .finally(() => {
-        timer.abort()
+        timer.abort(TIMER_CANCELLED)
         kind.running--
         const next = kind.waiting.shift()
         if (next) this.#run(next)

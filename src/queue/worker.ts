@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { withDeadline, type Clock } from '../core/clock.js'
+import { TIMER_CANCELLED, withDeadline, type Clock } from '../core/clock.js'
 import { deferred, type Deferred } from '../core/deferred.js'
 import { toMs, type Duration } from '../core/duration.js'
 import { AfterworkError, ShutdownError, invalidOption } from '../core/errors.js'
@@ -139,7 +139,7 @@ export class Worker {
     if (!this.#started || this.#stop.signal.aborted) return
     this.#stop.abort(new ShutdownError())
     this.#offWake?.()
-    for (const wake of this.#wakes.values()) wake.abort()
+    for (const wake of this.#wakes.values()) wake.abort(TIMER_CANCELLED)
     await Promise.all(this.#loops)
     if ((await withDeadline(this.#clock, timeoutMs, this.#settle())).timedOut && this.#running.size > 0) {
       const released: Pending[] = []
@@ -252,7 +252,7 @@ export class Worker {
   }
 
   #wake(queue: string): void {
-    this.#wakes.get(queue)?.abort()
+    this.#wakes.get(queue)?.abort(TIMER_CANCELLED)
   }
 
   #start(queue: string, row: JobRow): void {
@@ -277,9 +277,10 @@ export class Worker {
       // A payload that no longer fits its schema will not fit on retry either.
       return { id: row.id, outcome: 'failed', error: toErrorInfo(error) }
     }
-    const timer = new AbortController()
     const timeoutMs = row.timeoutMs ?? def.timeoutMs
-    if (timeoutMs !== undefined) {
+    // Only a job with a timeout gets a timer: most jobs have none, and each costs an allocation.
+    const timer = timeoutMs === undefined ? undefined : new AbortController()
+    if (timer && timeoutMs !== undefined) {
       this.#clock.sleep(timeoutMs, timer.signal).then(
         () => {
           run.abortedFor ??= 'timeout'
@@ -301,7 +302,7 @@ export class Worker {
       if (isCancelJob(value)) return { id: row.id, outcome: 'cancelled', error: { name: 'Cancelled', message: value.afterworkCancel } }
       return { id: row.id, outcome: 'succeeded', result: value === undefined ? null : JSON.stringify(value) }
     } finally {
-      timer.abort()
+      timer?.abort(TIMER_CANCELLED)
     }
   }
 

@@ -1,4 +1,4 @@
-import { withDeadline, type Clock } from '../clock.js'
+import { TIMER_CANCELLED, withDeadline, type Clock } from '../clock.js'
 import { deferred, type Deferred } from '../deferred.js'
 import { toMs, type Duration } from '../duration.js'
 import { AfterworkError, ShutdownError, invalidOption } from '../errors.js'
@@ -190,7 +190,7 @@ export class Scheduler {
    */
   async stop(timeoutMs: number, graceMs = 1_000): Promise<void> {
     this.#stop.abort(new ShutdownError())
-    this.#wake.abort()
+    this.#wake.abort(TIMER_CANCELLED)
     await this.#loop
     if (this.#active === 0) return
     this.#idle ??= deferred()
@@ -274,7 +274,7 @@ export class Scheduler {
     s.version++
     s.nextRunAt = slot === null ? null : slot + (s.jitterMs > 0 ? Math.floor(this.#deps.random() * s.jitterMs) : 0)
     if (s.nextRunAt !== null && !s.paused) this.#heap.push({ at: s.nextRunAt, schedule: s, version: s.version })
-    this.#wake.abort()
+    this.#wake.abort(TIMER_CANCELLED)
   }
 
   async #run(): Promise<void> {
@@ -388,7 +388,7 @@ export class Scheduler {
           this.#finished(s, lastRun, started, id, controller.signal.aborted && !isTimeout(controller.signal.reason) ? 'cancelled' : 'failed', error),
       )
       .finally(() => {
-        timer.abort()
+        timer.abort(TIMER_CANCELLED)
         this.#stop.signal.removeEventListener('abort', stopListener)
         s.running.delete(controller)
         if (--this.#active === 0 && this.#idle) {

@@ -59,4 +59,12 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (schedule, slot)
   ) WITHOUT ROWID;
   `,
+  // 2: fewer index writes per job (each claim and completion touched every index). Listing by
+  // state keeps an index for the states people look for; rescuing one worker's jobs scans the
+  // lease index instead of its own.
+  `
+  DROP INDEX afterwork_jobs_worker;
+  DROP INDEX afterwork_jobs_state;
+  CREATE INDEX afterwork_jobs_attention ON afterwork_jobs (state, id) WHERE state IN ('failed', 'cancelled', 'retrying', 'scheduled');
+  `,
 ]

@@ -21,6 +21,10 @@ export const CLAIM_CANDIDATES = `SELECT id, rate_key AS rateKey, rate_limit AS r
   WHERE queue = @queue AND state IN ${CLAIMABLE} AND run_at <= @now AND name IN (SELECT value FROM json_each(@names))
   ORDER BY priority DESC, run_at, id LIMIT @limit`
 
+/** Is anything claimable? A read, so an idle worker's poll leaves the write lock to writers. */
+export const CLAIM_PROBE = `SELECT 1 FROM afterwork_jobs INDEXED BY afterwork_jobs_claim
+  WHERE queue = @queue AND state IN ${CLAIMABLE} AND run_at <= @now AND name IN (SELECT value FROM json_each(@names)) LIMIT 1`
+
 export const CLAIM_JOBS = `UPDATE afterwork_jobs SET state = 'running', attempt = attempt + 1, started_at = @now, worker_id = @workerId,
   lease_until = @leaseUntil WHERE id IN (SELECT value FROM json_each(@ids)) RETURNING ${JOB_COLUMNS}`
 
