@@ -51,9 +51,13 @@ async function installedVersion(name: string): Promise<string> {
 const consumerTs = `
 import { createService, silentLogger } from 'afterwork'
 import { afterwork, serve, validate, afterworkErrors, type AfterworkEnv, type HttpHandle } from 'afterwork/hono'
-import { serveHttp } from 'afterwork/node'
+import { readBody, serveHttp, withAfterwork } from 'afterwork/node'
+import { afterwork as expressAfterwork, afterworkErrors as expressErrors, validate as expressValidate } from 'afterwork/express'
+import { afterwork as fastifyAfterwork, validate as fastifyValidate } from 'afterwork/fastify'
 import { ManualClock, withTestClient } from 'afterwork/testing'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
+import express from 'express'
+import Fastify from 'fastify'
 import { Hono } from 'hono'
 import { createServer } from 'node:http'
 
@@ -109,6 +113,43 @@ app.post('/signup', validate(signupSchema), (c) => {
   return c.json({ email: body.email, requestId }, 201)
 })
 
+// Express and Fastify type their request objects by declaration merging; the state type comes from
+// the service registered once.
+declare module 'afterwork/express' {
+  interface AfterworkRegister {
+    service: typeof svc
+  }
+}
+
+export const expressApp = express()
+expressApp.use(expressAfterwork(svc))
+expressApp.use(express.json())
+expressApp.post('/signup', expressValidate(signupSchema), async (req, res) => {
+  const email: string = req.body.email
+  const rows: number = await req.state.pool.query('select 1')
+  req.background.add((id: string) => void id, req.requestId)
+  res.status(201).json({ email, rows })
+})
+expressApp.use(expressErrors)
+
+export async function fastifyApp() {
+  const app = Fastify()
+  await app.register(fastifyAfterwork(svc))
+  app.post('/signup', fastifyValidate(signupSchema), async (request) => {
+    const email: string = request.body.email
+    request.background.add(() => {})
+    return { email, rows: await request.state.pool.query('select 1'), requestId: request.requestId }
+  })
+  return app
+}
+
+export const listener = withAfterwork(svc, async (req, res, ctx) => {
+  const body: Signup = await readBody(req, signupSchema)
+  ctx.route = '/signup'
+  ctx.background.add(() => {})
+  res.end(JSON.stringify({ email: body.email, rows: await ctx.state.pool.query('select 1') }))
+})
+
 export async function main(): Promise<void> {
   const status = await withTestClient(svc, app, async (client) => {
     const res = await client.post('/signup', { json: { email: 'ada@example.com' } })
@@ -129,9 +170,15 @@ import { createService, silentLogger } from 'afterwork'
 import { afterwork, serve, validate, afterworkErrors } from 'afterwork/hono'
 import { serveHttp } from 'afterwork/node'
 import { ManualClock, withTestClient } from 'afterwork/testing'
+import * as expressAdapter from 'afterwork/express'
+import * as fastifyAdapter from 'afterwork/fastify'
+import * as nodeAdapter from 'afterwork/node'
+import express from 'express'
+import Fastify from 'fastify'
 import { Hono } from 'hono'
 
 console.log('exports', [afterwork, serve, validate, afterworkErrors, serveHttp, ManualClock, withTestClient].map((f) => typeof f).join(','))
+console.log('adapters', [expressAdapter.afterwork, expressAdapter.afterworkErrors, expressAdapter.validate, expressAdapter.serve, fastifyAdapter.afterwork, fastifyAdapter.afterworkErrors, fastifyAdapter.validate, fastifyAdapter.serve, nodeAdapter.withAfterwork, nodeAdapter.readBody, nodeAdapter.serve].map((f) => typeof f).join(','))
 
 const steps = []
 const svc = createService({
@@ -187,10 +234,33 @@ const res = await fetch(handle.url + '/nowhere')
 await res.arrayBuffer()
 await handle.stop()
 console.log('served', res.status, served.readiness)
+
+const expressService = createService({ logger: silentLogger })
+const expressApp = express()
+expressApp.use(expressAdapter.afterwork(expressService))
+expressApp.get('/id', (req, res) => {
+  req.background.add(() => {})
+  res.json({ requestId: req.requestId })
+})
+expressApp.use(expressAdapter.afterworkErrors)
+const expressHandle = await expressAdapter.serve(expressService, expressApp, { port: 0, signals: false })
+const expressAnswer = await (await fetch(expressHandle.url + '/id', { headers: { 'x-request-id': 'req-pack' } })).json()
+await expressHandle.stop()
+console.log('express', expressAnswer.requestId, expressService.readiness)
+
+const fastifyService = createService({ logger: silentLogger })
+const fastifyApp = Fastify()
+await fastifyApp.register(fastifyAdapter.afterwork(fastifyService))
+fastifyApp.get('/id', async (request) => ({ requestId: request.requestId }))
+const fastifyHandle = await fastifyAdapter.serve(fastifyService, fastifyApp, { port: 0, signals: false })
+const fastifyAnswer = await (await fetch(fastifyHandle.url + '/id', { headers: { 'x-request-id': 'req-pack' } })).json()
+await fastifyHandle.stop()
+console.log('fastify', fastifyAnswer.requestId, fastifyService.readiness)
 `
 
 const expectedOutput = [
   'exports function,function,function,function,function,function,function',
+  `adapters ${Array(11).fill('function').join(',')}`,
   'readiness idle',
   'readiness ready',
   'state {"db":{"name":"fake-db"}}',
@@ -198,6 +268,8 @@ const expectedOutput = [
   'lifespan open,close',
   'hono 200 hello background ran: true stopped',
   'served 404 stopped',
+  'express req-pack stopped',
+  'fastify req-pack stopped',
   '',
 ].join('\n')
 
@@ -244,7 +316,7 @@ describe('the packed package', () => {
     await writeFile(join(consumer, 'consumer.js'), consumerJs)
 
     // The tarball comes from disk; its dependencies and the peers come from npm's cache when it has them.
-    const peers = await Promise.all(['hono', '@hono/node-server', '@types/node'].map(async (name) => `${name}@${await installedVersion(name)}`))
+    const peers = await Promise.all(['hono', '@hono/node-server', 'fastify', 'fastify-plugin', 'express', '@types/express', '@types/node'].map(async (name) => `${name}@${await installedVersion(name)}`))
     await mustRun('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', tarball, ...peers], consumer)
   }, 180_000)
 
@@ -256,7 +328,7 @@ describe('the packed package', () => {
     const out = await mustRun('npm', ['pack', '--dry-run', '--json', '--silent'], repo)
     const [info] = JSON.parse(out) as { files: { path: string }[] }[]
     const files = (info?.files ?? []).map((f) => f.path)
-    for (const entry of ['index', 'adapters/hono/index', 'adapters/node/index', 'testing/index']) {
+    for (const entry of ['index', 'adapters/hono/index', 'adapters/fastify/index', 'adapters/express/index', 'adapters/node/index', 'testing/index']) {
       expect(files).toContain(`dist/${entry}.js`)
       expect(files).toContain(`dist/${entry}.d.ts`)
     }

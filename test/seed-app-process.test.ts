@@ -11,8 +11,10 @@ async function startSeedApp(extra: Record<string, string> = {}) {
 }
 
 describe('reference service as a process (npm start)', () => {
-  it('accepts a signup, sends the email after the response, and exits 0 on SIGTERM within 10 s', async () => {
-    const app = await startSeedApp()
+  // The same endpoints on every adapter (ADAPTER picks it; Hono when unset).
+  it.each(['hono', 'fastify', 'express', 'node'])('on %s: accepts a signup, sends the email after the response, and exits 0 on SIGTERM within 10 s', async (adapter) => {
+    const app = await startSeedApp({ ADAPTER: adapter })
+    expect(app.lines.some((l) => l.includes('"msg":"serving the reference service"') && l.includes(`"adapter":"${adapter}"`))).toBe(true)
     const res = await fetch(`${app.url}/signup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -31,6 +33,9 @@ describe('reference service as a process (npm start)', () => {
     })
     expect(invalid.status).toBe(422)
     expect(((await invalid.json()) as { error: { issues: { path: string }[] } }).error.issues[0]?.path).toBe('email')
+    expect((await fetch(`${app.url}/jobs/nope/pause`, { method: 'POST' })).status).toBe(404)
+    expect((await fetch(`${app.url}/jobs/dailyDigest/pause`, { method: 'POST' })).status).toBe(200)
+    expect((await fetch(`${app.url}/health/ready`)).status).toBe(200)
 
     const began = performance.now()
     app.child.kill('SIGTERM')

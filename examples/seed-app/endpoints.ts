@@ -1,15 +1,17 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { BackgroundTasks } from 'afterwork'
 import { AfterworkError, type JobStatus } from 'afterwork'
-import { seedStatus, type ReportRequest } from './reports.js'
+import { ReportRequest, seedStatus } from './reports.js'
 import { seedParts, type SeedService } from './service.js'
-import { logSignup, sendWelcomeEmail, type SignupRequest } from './signup.js'
+import { logSignup, sendWelcomeEmail, SignupRequest } from './signup.js'
 
 /**
- * The reference service's endpoints, once, free of any web framework. Each framework's route file
- * (app.ts for Hono, fastify-app.ts, express-app.ts, node-app.ts) mounts every endpoint with one line
- * and turns its {@link Reply} into a response. Adding an endpoint: one function here, one line in
- * each route file. Errors are thrown (an unknown schedule throws ERR_SCHEDULE_NOT_FOUND) and each
- * adapter's error handler answers them in the same shape.
+ * The reference service's endpoints, once, free of any web framework, and {@link routes}, the one
+ * table of where they are mounted. Each framework's file (app.ts for Hono, fastify-app.ts,
+ * express-app.ts, node-app.ts) mounts the whole table with its own idioms (its validate() for a
+ * body, its error handler) and turns a {@link Reply} into its response. Adding an endpoint: one
+ * function here and one line in the table. Errors are thrown (an unknown schedule throws
+ * ERR_SCHEDULE_NOT_FOUND) and each adapter's error handler answers them in the same shape.
  */
 
 /** An endpoint's answer: JSON by default, or text with `contentType`. */
@@ -145,3 +147,35 @@ async function waitDurable(svc: SeedService, id: string, ms: number): Promise<Jo
     await svc.clock.sleep(100)
   }
 }
+
+/** An endpoint at its method and path; `:name` parameters read the same in every framework. */
+export interface Route {
+  method: 'GET' | 'POST' | 'DELETE'
+  path: string
+  /** Typed for any body: {@link route} checks that the schema's output is the endpoint's body. */
+  endpoint: Endpoint<never>
+  /** The JSON body's schema, checked by the framework's own validate() before the endpoint runs. */
+  schema?: StandardSchemaV1
+}
+
+function route<B>(method: Route['method'], path: string, endpoint: Endpoint<B>, schema?: StandardSchemaV1<unknown, B>): Route {
+  return { method, path, endpoint, ...(schema ? { schema } : {}) }
+}
+
+/** Every endpoint of the reference service, as every adapter serves it. */
+export const routes: readonly Route[] = [
+  route('POST', '/signup', signup, SignupRequest),
+  route('GET', '/status', status),
+  route('GET', '/jobs', listJobs),
+  route('POST', '/jobs/:name/run', runJob),
+  route('POST', '/jobs/:name/pause', pauseJob),
+  route('POST', '/jobs/:name/resume', resumeJob),
+  route('GET', '/metrics', metrics),
+  route('GET', '/metrics/prometheus', prometheus),
+  route('GET', '/outbox', outbox),
+  route('GET', '/health/live', live),
+  route('GET', '/health/ready', ready),
+  route('POST', '/reports/generate', generateReport, ReportRequest),
+  route('GET', '/reports/:id/status', reportStatus),
+  route('DELETE', '/reports/:id', cancelReport),
+]

@@ -1,23 +1,12 @@
 import type { HttpBindings } from '@hono/node-server'
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
-import type { Service } from '../../service.js'
+import type { AnyService, Service } from '../../service.js'
+import { closeOnResponseClose, closeRequestScope, openRequestScope, type RequestScope, type StateOf } from '../request-scope.js'
 
-/** Per-request bookkeeping shared by the middleware and `afterworkErrors`. */
-export interface RequestScope {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any service's scope
-  service: Service<any>
-  requestId: string
-  background: BackgroundTasks
-  /** Set by afterworkErrors when the handler threw an unexpected error. */
-  threw: boolean
-}
-
-/** The service's state type. */
- 
-export type StateOf<T> = T extends Service<infer S> ? S : never
+export type { RequestScope, StateOf }
 
 /** What the middleware puts on `c.var`. */
 export interface AfterworkVariables<S> {
@@ -58,31 +47,34 @@ export type AfterworkEnv<T extends Service<any>> = {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- accepts any Service
 export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<AfterworkEnv<T>> {
-  return async function afterworkMiddleware(c, next) {
+  return function afterworkMiddleware(c, next) {
     const incoming = c.env?.incoming
     const outgoing = c.env?.outgoing
     // Read the raw Node header when there is one: c.req.header() would build a full Headers object.
     const requestId = requestIdFrom(incoming ? incoming.headers['x-request-id'] : c.req.header('x-request-id'))
-    const scope: RequestScope = { service: svc, requestId, background: svc.createBackgroundTasks(requestId), threw: false }
+    const scope = openRequestScope(svc, requestId)
     c.set('afterwork', scope)
     c.set('requestId', requestId)
     c.set('background', scope.background)
-    c.header('x-request-id', requestId)
     if (outgoing) {
-      outgoing.once('close', () => {
-        svc.metrics.recordRequest(c.req.method, routePath(c, -1), outgoing.statusCode, scope.threw)
-        scope.background.start()
-      })
+      // On the Node response, not c.header(): a Hono response with headers of its own leaves
+      // @hono/node-server's fast path; writeHead() merges this one in.
+      outgoing.setHeader('x-request-id', requestId)
+      closeOnResponseClose(outgoing, scope, c.req.method, () => routePath(c, -1))
       c.set('state', svc.state as StateOf<T>)
-      await next()
-      return
+      return next()
     }
-    try {
-      c.set('state', svc.state as StateOf<T>)
-      await next()
-    } finally {
-      svc.metrics.recordRequest(c.req.method, routePath(c, -1), c.res.status, scope.threw)
-      scope.background.start()
-    }
+    c.header('x-request-id', requestId)
+    return runWithoutNodeResponse(svc, scope, c, next)
+  }
+}
+
+/** Without a Node response (`app.request()`, the test client), the scope closes when the handler's Response is ready. */
+async function runWithoutNodeResponse<T extends AnyService>(svc: T, scope: RequestScope, c: Context<AfterworkEnv<T>>, next: Next): Promise<void> {
+  try {
+    c.set('state', svc.state as StateOf<T>)
+    await next()
+  } finally {
+    closeRequestScope(scope, c.req.method, routePath(c, -1), c.res.status)
   }
 }

@@ -1,0 +1,80 @@
+import express, { type Request, type RequestHandler } from 'express'
+import type { BackgroundTasks } from '../../core/background-tasks.js'
+import { requestIdFrom } from '../../core/request-context.js'
+import type { AnyService } from '../../service.js'
+import { attachScope, closeOnResponseClose, openRequestScope, scopeOf, UNMATCHED_ROUTE, type RegisteredState, type RequestScope } from '../request-scope.js'
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own merging point for Request
+  namespace Express {
+    interface Request {
+      /** This request's post-response tasks (read-only; from afterwork's middleware). */
+      background: BackgroundTasks
+      /** The lifespans' state (read-only); typed once the service is declared in `AfterworkRegister`. */
+      state: RegisteredState
+      /** The incoming `x-request-id` when well-formed, else a fresh UUID; echoed in the response. */
+      requestId: string
+    }
+  }
+}
+
+/**
+ * Express middleware giving every handler `req.background` (tasks that run when the response closes:
+ * after the last byte, or when the client went away), `req.state` (the lifespans' state; reading
+ * it before the service started throws, answered 503) and `req.requestId`, echoed as
+ * `x-request-id`. The request is counted in the service's metrics when the response closes, under
+ * its route template (`req.baseUrl` + `req.route.path`). Use it first, and `afterworkErrors` last.
+ *
+ * @example
+ * const app = express()
+ * app.use(afterwork(svc))
+ * app.use(express.json())
+ * app.post('/signup', validate(SignupSchema), (req, res) => {
+ *   req.background.add(sendWelcomeEmail, req.body.email)
+ *   res.status(201).json({ ok: true })
+ * })
+ * app.use(afterworkErrors)
+ * await serve(svc, app, { port: 8000 })
+ */
+export function afterwork(svc: AnyService): RequestHandler {
+  defineRequestAccessors()
+  return function afterworkMiddleware(req, res, next) {
+    const scope = openRequestScope(svc, requestIdFrom(req.headers['x-request-id']))
+    attachScope(req, scope)
+    res.setHeader('x-request-id', scope.requestId)
+    closeOnResponseClose(res, scope, req.method, () => routeOf(req))
+    next()
+  }
+}
+
+let accessorsDefined = false
+
+/**
+ * `req.background`, `req.state` and `req.requestId` are getters on Express's base request
+ * prototype, reading the request's scope: setting them on each request instead reshapes Express's
+ * request objects, which measured at +15 µs a request on Express 5 (about a fifth of its own cost).
+ */
+function defineRequestAccessors(): void {
+  if (accessorsDefined) return
+  accessorsDefined = true
+  const accessor = (read: (scope: RequestScope) => unknown) => ({
+    configurable: true,
+    get(this: Request) {
+      const scope = scopeOf(this)
+      return scope === undefined ? undefined : read(scope)
+    },
+  })
+  Object.defineProperties(express.request, {
+    background: accessor((scope) => scope.background),
+    requestId: accessor((scope) => scope.requestId),
+    state: accessor((scope) => scope.service.state),
+  })
+}
+
+/** The matched route's template with its mount path, e.g. `/api` + `/items/:id`. */
+function routeOf(req: Request): string {
+  const path = (req.route as { path?: unknown } | undefined)?.path
+  if (path === undefined) return UNMATCHED_ROUTE
+  const template = String(path)
+  return req.baseUrl !== '' && template === '/' ? req.baseUrl : req.baseUrl + template
+}

@@ -1,0 +1,8 @@
+export { afterwork } from './plugin.js'
+export type { AfterworkPluginOptions } from './plugin.js'
+export { afterworkErrors } from './errors.js'
+export { validate } from './validate.js'
+export type { ValidatedRoute } from './validate.js'
+export { serve } from './serve.js'
+export type { AfterworkRegister, RegisteredState, RequestScope, StateOf } from '../request-scope.js'
+export type { HttpHandle, ServeHttpOptions } from '../node/serve-http.js'

@@ -1,0 +1,96 @@
+import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { BackgroundTasks } from '../../core/background-tasks.js'
+import { requestIdFrom } from '../../core/request-context.js'
+import type { AnyService } from '../../service.js'
+import { attachScope, closeRequestScope, openRequestScope, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
+import { afterworkErrors } from './errors.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's post-response tasks (set by the afterwork plugin). */
+    background: BackgroundTasks
+    /** The lifespans' state; typed once the service is declared in `AfterworkRegister`. */
+    state: RegisteredState
+    /** The same as `request.id`: the incoming `x-request-id` when well-formed, else a fresh UUID. */
+    requestId: string
+  }
+}
+
+export interface AfterworkPluginOptions {
+  /**
+   * Install `afterworkErrors` as the error handler: 422 in afterwork's shape for invalid bodies
+   * (Fastify's schema validation included), 503 when full or stopping, bare 500s logged. Turn it off
+   * to keep your own handler; rethrowing from a child scope's handler still reaches this one.
+   * @default true
+   */
+  errorHandler?: boolean
+}
+
+/**
+ * The Fastify plugin (not encapsulated, so it covers every route). Every request gets
+ * `request.background` (tasks that start when the raw response closes: after the last byte, or when
+ * the client went away), `request.state` and `request.requestId`; Fastify's `request.id` and its
+ * logs use the same id (the plugin sets `genReqId`), echoed as `x-request-id`. The request is
+ * counted in the metrics when the raw response closes, under `request.routeOptions.url`.
+ *
+ * The service starts in `onReady` (so `listen()` rejects, listening on nothing, if a lifespan
+ * fails), turns draining in `preClose` and stops in `onClose`, after Fastify's own connection
+ * drain. It installs no signal handlers: call `fastify.close()` on SIGTERM (close-with-grace does),
+ * or run the app with this adapter's `serve()`, which drains HTTP the way every adapter does.
+ *
+ * @example
+ * const app = Fastify()
+ * await app.register(afterwork(svc))
+ * app.post('/signup', validate(SignupSchema), async (request, reply) => {
+ *   request.background.add(sendWelcomeEmail, request.body.email)
+ *   return reply.code(201).send({ ok: true })
+ * })
+ * await serve(svc, app, { port: 8000 })
+ */
+export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): FastifyPluginCallback {
+  const plugin: FastifyPluginCallback = (fastify, _opts, done) => {
+    let closing = false
+    const closeIdleSoon = () => setImmediate(() => fastify.server.closeIdleConnections())
+    fastify.setGenReqId((req) => requestIdFrom(req.headers['x-request-id']))
+    fastify.decorateRequest('background', null as unknown as BackgroundTasks)
+    fastify.decorateRequest('state', {
+      getter: () => svc.state as RegisteredState,
+    })
+    fastify.decorateRequest('requestId', {
+      getter(this: FastifyRequest) {
+        return this.id
+      },
+    })
+    fastify.addHook('onRequest', (request, reply, next) => {
+      const scope = openRequestScope(svc, request.id)
+      attachScope(request, scope)
+      request.background = scope.background
+      // Through Fastify's own headers: one set on reply.raw would make Node merge every header
+      // Fastify writes, one setHeader() at a time.
+      void reply.header('x-request-id', request.id)
+      const raw = reply.raw
+      raw.on('close', () => {
+        closeRequestScope(scope, request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, raw.statusCode)
+        // fastify.close() reaps idle keep-alive sockets once, at its start: a socket whose response
+        // was still in flight would then hold the close until its keepAliveTimeout (72 s by default).
+        if (closing) closeIdleSoon()
+      })
+      next()
+    })
+    if (opts.errorHandler !== false) fastify.setErrorHandler(afterworkErrors)
+    fastify.addHook('onReady', async () => {
+      await svc.start()
+    })
+    fastify.addHook('preClose', (next) => {
+      closing = true
+      svc.beginDrain()
+      next()
+    })
+    fastify.addHook('onClose', async () => {
+      await svc.stop()
+    })
+    done()
+  }
+  return fp(plugin, { fastify: '5.x', name: 'afterwork' })
+}
