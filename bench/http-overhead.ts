@@ -1,33 +1,39 @@
 /**
- * HTTP overhead of afterwork on Hono: bare Hono, Hono + the afterwork middleware, and the same plus
- * one background task per request.
+ * HTTP overhead of afterwork on each framework it adapts (Hono, Fastify, Express, plain node:http):
+ * the bare framework, the framework + afterwork's middleware (plugin, listener wrapper), and the
+ * same plus one background task per request.
  *
  *   node --conditions=afterwork-source --import tsx bench/http-overhead.ts [--runs 5] [--duration 10]
- *     [--connections 50] [--warmup 2]
+ *     [--connections 50] [--warmup 2] [--frameworks hono,fastify,express,node]
  *
  * Each run starts a fresh server (bench/http-server.ts) pinned to one CPU, warms it up with
  * autocannon, then measures one autocannon run pinned to another CPU. Besides autocannon's req/s and
  * p99, it reads the server's CPU time (utime + stime from /proc/<pid>/stat) right before and after
- * the measured run and divides by the requests completed: unlike req/s, CPU per request barely
- * depends on how much of the shared machine the server got. Configurations alternate
- * (bare, mw, task, bare, ...) so slow drifts of the machine hit all three alike.
+ * the measured run and divides by the requests completed: on a shared machine req/s mostly says how
+ * much CPU the server was given, CPU per request much less so. Configurations alternate
+ * (bare, mw, task, bare, ...) so slow drifts of the machine hit all three alike, and the ratios are
+ * taken per round and framework; each round runs every framework in turn.
  *
  * Prints a markdown table on stdout (progress goes to stderr) and writes every run's raw figures to
  * bench/results/http-overhead-<date>.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { Config, RanReport } from './http-server.js'
+import type { Config, Framework, RanReport } from './http-server.js'
 
 const order: readonly Config[] = ['bare', 'mw', 'task']
+const allFrameworks: readonly Framework[] = ['hono', 'fastify', 'express', 'node']
 const targets = { mw: 1.1, task: 1.15 } as const
 
 const serverScript = fileURLToPath(new URL('./http-server.ts', import.meta.url))
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
+const repoRoot = fileURLToPath(new URL('../', import.meta.url))
 const autocannonBin = createRequire(import.meta.url).resolve('autocannon/autocannon.js')
 
 interface Settings {
@@ -35,6 +41,7 @@ interface Settings {
   duration: number
   connections: number
   warmup: number
+  frameworks: Framework[]
 }
 
 /** The part of autocannon's `-j` output the bench uses. */
@@ -48,6 +55,7 @@ interface AutocannonResult {
 }
 
 interface Run {
+  framework: Framework
   config: Config
   round: number
   reqPerSec: number
@@ -55,6 +63,8 @@ interface Run {
   requests: number
   cpuTicks: number
   cpuUsPerRequest: number
+  /** Share of the server CPU's time spent on other processes during the run: the machine is shared. */
+  otherLoad: number
   /** Anything that makes the run suspect: errors, non-2xx answers, tasks that did not run. */
   problems: string[]
   ran: RanReport
@@ -75,18 +85,22 @@ function readSettings(): Settings {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '50' },
       warmup: { type: 'string', default: '2' },
+      frameworks: { type: 'string', default: allFrameworks.join(',') },
     },
   })
-  const settings = {
+  const counts = {
     runs: Number(values.runs),
     duration: Number(values.duration),
     connections: Number(values.connections),
     warmup: Number(values.warmup),
   }
-  for (const [name, value] of Object.entries(settings)) {
+  for (const [name, value] of Object.entries(counts)) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be an integer >= 1; got ${value}`)
   }
-  return settings
+  const frameworks = values.frameworks.split(',').filter((f) => f !== '')
+  const unknown = frameworks.filter((f) => !(allFrameworks as readonly string[]).includes(f))
+  if (unknown.length > 0 || frameworks.length === 0) throw new Error(`--frameworks takes some of ${allFrameworks.join(',')}; got ${values.frameworks}`)
+  return { ...counts, frameworks: frameworks as Framework[] }
 }
 
 /** Expands taskset's list syntax ("0,2-3") into CPU numbers. */
@@ -124,6 +138,15 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12])
 }
 
+/** Busy and total clock ticks of one CPU, from /proc/stat (user nice system idle iowait irq softirq steal). */
+function cpuLineTicks(cpu: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))
+  if (line === undefined) throw new Error(`cpu${cpu} missing from /proc/stat`)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.split(/\s+/).slice(1).map(Number)
+  const busy = user + nice + system + irq + softirq + steal
+  return { busy, total: busy + idle + iowait }
+}
+
 interface Server {
   child: ChildProcess
   pid: number
@@ -131,18 +154,19 @@ interface Server {
 }
 
 /** Starts a fresh server pinned to `cpu`; resolves once it prints its port. */
-async function startServer(config: Config, cpu: number): Promise<Server> {
+async function startServer(framework: Framework, config: Config, cpu: number): Promise<Server> {
   // taskset execs node, so the child's pid is the server's pid.
   const child = spawn(
     'taskset',
-    ['-c', String(cpu), process.execPath, '--conditions=afterwork-source', '--import', 'tsx', serverScript, config, '0'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    ['-c', String(cpu), process.execPath, '--conditions=afterwork-source', '--import', 'tsx', serverScript, config, '0', framework],
+    // From the repository root, where `--import tsx` and the afterwork-source condition resolve.
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
   )
   const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`${config} server exited early with code ${code}`)
+    throw new Error(`${framework} ${config} server exited early with code ${code}`)
   })
-  const [line] = (await Promise.race([once(child.stdout!, 'data'), exited])) as [Buffer]
-  const { port } = JSON.parse(line.toString()) as { port: number }
+  const [line] = (await Promise.race([once(createInterface({ input: child.stdout! }), 'line'), exited])) as [string]
+  const { port } = JSON.parse(line) as { port: number }
   return { child, pid: child.pid!, port }
 }
 
@@ -158,7 +182,8 @@ async function autocannon(port: number, cpu: number, duration: number, connectio
   const child = spawn('taskset', [...args, `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'inherit'] })
   const chunks: Buffer[] = []
   child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk))
-  const [code] = (await once(child, 'exit')) as [number | null]
+  // 'close', not 'exit': only then is all of stdout read.
+  const [code] = (await once(child, 'close')) as [number | null]
   if (code !== 0) throw new Error(`autocannon exited with code ${code}`)
   return JSON.parse(Buffer.concat(chunks).toString()) as AutocannonResult
 }
@@ -185,17 +210,20 @@ function problemsOf(config: Config, result: AutocannonResult, ran: RanReport, an
   return problems
 }
 
-/** One measured run of one configuration on a fresh server. */
-async function runOnce(config: Config, round: number, settings: Settings, m: Machine): Promise<Run> {
-  const server = await startServer(config, m.serverCpu)
+/** One measured run of one configuration of one framework on a fresh server. */
+async function runOnce(framework: Framework, config: Config, round: number, settings: Settings, m: Machine): Promise<Run> {
+  const server = await startServer(framework, config, m.serverCpu)
   try {
     const warm = await autocannon(server.port, m.clientCpu, settings.warmup, settings.connections)
     const before = cpuTicks(server.pid)
+    const cpuBefore = cpuLineTicks(m.serverCpu)
     const result = await autocannon(server.port, m.clientCpu, settings.duration, settings.connections)
     const cpu = cpuTicks(server.pid) - before
+    const cpuAfter = cpuLineTicks(m.serverCpu)
     const ran = await settledRanReport(server.port)
     const requests = result.requests.total
     return {
+      framework,
       config,
       round,
       reqPerSec: result.requests.average,
@@ -203,6 +231,7 @@ async function runOnce(config: Config, round: number, settings: Settings, m: Mac
       requests,
       cpuTicks: cpu,
       cpuUsPerRequest: (cpu / m.clkTck / requests) * 1e6,
+      otherLoad: Math.max(0, cpuAfter.busy - cpuBefore.busy - cpu) / (cpuAfter.total - cpuBefore.total),
       problems: problemsOf(config, result, ran, warm.requests.total + requests),
       ran,
       warmupRequests: warm.requests.total,
@@ -226,8 +255,9 @@ function spread(values: number[]): Spread {
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! }
 }
 
-function fmt(s: Spread, digits: number): string {
-  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`
+function fmt(s: Spread, digits: number, unit = ''): string {
+  const n = (x: number) => `${x.toFixed(digits)}${unit}`
+  return `${n(s.median)} (${n(s.min)}–${n(s.max)})`
 }
 
 /** CPU per request of `config` over bare's, round by round (each round ran the three back to back). */
@@ -238,21 +268,27 @@ function pairedRatios(runs: Run[], config: Config): number[] {
     .map((r) => r.cpuUsPerRequest / bare.find((b) => b.round === r.round)!.cpuUsPerRequest)
 }
 
+/** One report per framework, each with its own bare baseline. */
+function reports(runs: Run[], frameworks: readonly Framework[]): string {
+  return frameworks.map((framework) => `### ${framework}\n\n${report(runs.filter((r) => r.framework === framework))}`).join('\n\n')
+}
+
 function report(runs: Run[]): string {
   const lines = [
-    '| config | req/s | p99 (ms) | CPU µs/request |',
-    '| --- | --- | --- | --- |',
+    '| config | req/s | p99 (ms) | CPU µs/request | other load on server CPU |',
+    '| --- | --- | --- | --- | --- |',
     ...order.map((config) => {
       const mine = runs.filter((r) => r.config === config)
       const cells = [
         fmt(spread(mine.map((r) => r.reqPerSec)), 0),
         fmt(spread(mine.map((r) => r.p99Ms)), 0),
         fmt(spread(mine.map((r) => r.cpuUsPerRequest)), 1),
+        fmt(spread(mine.map((r) => r.otherLoad * 100)), 0, '%'),
       ]
       return `| ${config} | ${cells.join(' | ')} |`
     }),
     '',
-    '| CPU/request ratio | median (min–max) | target | met |',
+    '| CPU/request ratio, paired per round | median (min–max) | target | median within target |',
     '| --- | --- | --- | --- |',
     ...(['mw', 'task'] as const).map((config) => {
       const ratio = spread(pairedRatios(runs, config))
@@ -269,12 +305,36 @@ function report(runs: Run[]): string {
   return lines.join('\n')
 }
 
+/**
+ * Which source was measured: src/ changes under active development, so results name the commit and,
+ * when src/ has uncommitted changes, a hash of every file in it (tracked or not) to tell states apart.
+ */
+function sourceVersion(): { commit: string; srcDirty: boolean; srcHash: string } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim()
+  const hash = createHash('sha1')
+  for (const file of git('ls-files', '--cached', '--others', '--exclude-standard', '--', 'src').split('\n').sort()) {
+    if (existsSync(repoRoot + file)) hash.update(file).update(readFileSync(repoRoot + file))
+  }
+  return { commit: git('rev-parse', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src') !== '', srcHash: hash.digest('hex').slice(0, 12) }
+}
+
 function saveRaw(settings: Settings, m: Machine, runs: Run[]): string {
   mkdirSync(resultsDir, { recursive: true })
   const date = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
   const file = `${resultsDir}http-overhead-${date}.json`
-  writeFileSync(file, `${JSON.stringify({ date, node: process.version, settings, machine: m, runs }, null, 2)}\n`)
+  writeFileSync(file, `${JSON.stringify({ date, node: process.version, source: sourceVersion(), settings, machine: m, runs }, null, 2)}\n`)
   return file
+}
+
+function progressLine(run: Run): string {
+  const figures = [
+    `${run.reqPerSec.toFixed(0)} req/s`,
+    `p99 ${run.p99Ms} ms`,
+    `${run.cpuUsPerRequest.toFixed(1)} µs CPU/request`,
+    `other load ${(run.otherLoad * 100).toFixed(0)}%`,
+  ]
+  const note = run.problems.length > 0 ? ` [${run.problems.join('; ')}]` : ''
+  return `round ${run.round} ${run.framework.padEnd(7)} ${run.config.padEnd(4)}: ${figures.join(', ')}${note}`
 }
 
 async function main(): Promise<void> {
@@ -283,17 +343,16 @@ async function main(): Promise<void> {
   process.stderr.write(`node ${process.version}; server on CPU ${m.serverCpu}, autocannon on CPU ${m.clientCpu}; ${JSON.stringify(settings)}\n`)
   const runs: Run[] = []
   for (let round = 1; round <= settings.runs; round++) {
-    for (const config of order) {
-      const run = await runOnce(config, round, settings, m)
-      runs.push(run)
-      const note = run.problems.length > 0 ? ` [${run.problems.join('; ')}]` : ''
-      process.stderr.write(
-        `round ${round} ${config.padEnd(4)}: ${run.reqPerSec.toFixed(0)} req/s, p99 ${run.p99Ms} ms, ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request${note}\n`,
-      )
+    for (const framework of settings.frameworks) {
+      for (const config of order) {
+        const run = await runOnce(framework, config, round, settings, m)
+        runs.push(run)
+        process.stderr.write(`${progressLine(run)}\n`)
+      }
     }
   }
   const file = saveRaw(settings, m, runs)
-  process.stdout.write(`${report(runs)}\n`)
+  process.stdout.write(`${reports(runs, settings.frameworks)}\n`)
   process.stderr.write(`raw runs: ${file}\n`)
 }
 

@@ -1,19 +1,25 @@
 /**
- * One server for bench/http-overhead.ts: `http-server.ts <bare|mw|task> <port>`.
+ * One server for bench/http-overhead.ts: `http-server.ts <bare|mw|task> <port> [hono|fastify|express|node]`.
  *
  * The three configurations differ only in what the HTTP path does, so the CPU per request of `mw`
- * and `task` against `bare` is the cost afterwork adds. All three share the same routes (`GET /`
- * and `GET /__ran`) so the router does the same work. Port 0 picks a free port; the server prints
- * one JSON line `{"port": n}` on stdout once it listens, which the bench waits for.
+ * and `task` against `bare` is the cost afterwork adds to that framework. All three share the same
+ * routes (`GET /` and `GET /__ran`) so the router does the same work. Port 0 picks a free port; the
+ * server prints one JSON line `{"port": n}` on stdout once it listens, which the bench waits for.
+ * The framework defaults to Hono.
  */
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
-import { createService, silentLogger } from 'afterwork'
+import { createService, silentLogger, type AnyService } from 'afterwork'
 import { afterwork, afterworkErrors, type AfterworkEnv } from 'afterwork/hono'
 import { Hono } from 'hono'
 
 // Only types are exported: importing a value would start a server in the importing process.
 const configs = ['bare', 'mw', 'task'] as const
 export type Config = (typeof configs)[number]
+const frameworks = ['hono', 'fastify', 'express', 'node'] as const
+export type Framework = (typeof frameworks)[number]
+const isFramework = (name: string): name is Framework => (frameworks as readonly string[]).includes(name)
 
 /** What `GET /__ran` answers: the bench checks that every scheduled task ran. */
 export interface RanReport {
@@ -32,10 +38,12 @@ async function noopTask(): Promise<void> {
   ran++
 }
 
-function parseArgs(argv: string[]): { config: Config; port: number } {
-  const [config, port = '0'] = argv
-  if (!configs.includes(config as Config)) throw new Error(`usage: http-server.ts <${configs.join('|')}> <port>`)
-  return { config: config as Config, port: Number(port) }
+function parseArgs(argv: string[]): { config: Config; port: number; framework: Framework } {
+  const [config, port = '0', framework = 'hono'] = argv
+  if (!configs.includes(config as Config) || !isFramework(framework)) {
+    throw new Error(`usage: http-server.ts <${configs.join('|')}> <port> [${frameworks.join('|')}]`)
+  }
+  return { config: config as Config, port: Number(port), framework }
 }
 
 function bareApp(): Hono {
@@ -65,8 +73,79 @@ async function afterworkApp(withTask: boolean): Promise<Hono<AfterworkEnv<Return
   return app
 }
 
+/** The task counts of `svc`, or of no service in `bare`. */
+function ranReport(svc: AnyService | undefined): RanReport {
+  const { pending, failed } = svc?.background.stats ?? { pending: 0, failed: 0 }
+  return { scheduled, ran, pending, failed }
+}
+
+/** Adds the `task` configuration's background task, when `svc` is set and tasks are on. */
+function addTask(background: { add(fn: () => Promise<void>): void } | undefined, withTask: boolean): void {
+  if (!background || !withTask) return
+  background.add(noopTask)
+  scheduled++
+}
+
+async function startedService(config: Config): Promise<AnyService | undefined> {
+  if (config === 'bare') return undefined
+  const svc = createService({ logger: silentLogger })
+  await svc.start()
+  return svc
+}
+
+// The other frameworks load only in their own runs, so Hono's server process stays as it was.
+async function fastifyServer(config: Config): Promise<Server> {
+  const [{ default: Fastify }, awFastify] = await Promise.all([import('fastify'), import('afterwork/fastify')])
+  const svc = await startedService(config)
+  const app = Fastify()
+  if (svc) await app.register(awFastify.afterwork(svc))
+  app.get('/', async (request) => {
+    addTask(request.background, config === 'task')
+    return { hello: 'world' }
+  })
+  app.get('/__ran', async () => ranReport(svc))
+  await app.ready()
+  return app.server
+}
+
+async function expressServer(config: Config): Promise<Server> {
+  const [{ default: express }, awExpress] = await Promise.all([import('express'), import('afterwork/express')])
+  const svc = await startedService(config)
+  const app = express()
+  if (svc) app.use(awExpress.afterwork(svc))
+  app.get('/', (req, res) => {
+    addTask(req.background, config === 'task')
+    res.json({ hello: 'world' })
+  })
+  app.get('/__ran', (_req, res) => void res.json(ranReport(svc)))
+  if (svc) app.use(awExpress.afterworkErrors)
+  return createServer(app)
+}
+
+async function nodeServer(config: Config): Promise<Server> {
+  const { withAfterwork } = await import('afterwork/node')
+  const svc = await startedService(config)
+  const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+  if (!svc) return createServer((req, res) => json(res, req.url === '/__ran' ? ranReport(svc) : { hello: 'world' }))
+  const listener: RequestListener = withAfterwork(svc, (req, res, ctx) => {
+    ctx.route = req.url === '/__ran' ? '/__ran' : '/'
+    if (ctx.route === '/') addTask(ctx.background, config === 'task')
+    json(res, ctx.route === '/__ran' ? ranReport(svc) : { hello: 'world' })
+  })
+  return createServer(listener)
+}
+
+function listen(server: Server, port: number): void {
+  server.listen(port, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
+  })
+}
+
 async function main(): Promise<void> {
-  const { config, port } = parseArgs(process.argv.slice(2))
+  const { config, port, framework } = parseArgs(process.argv.slice(2))
+  if (framework === 'fastify') return listen(await fastifyServer(config), port)
+  if (framework === 'express') return listen(await expressServer(config), port)
+  if (framework === 'node') return listen(await nodeServer(config), port)
   const app = config === 'bare' ? bareApp() : await afterworkApp(config === 'task')
   serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
     process.stdout.write(`${JSON.stringify({ port: info.port })}\n`)
