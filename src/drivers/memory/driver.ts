@@ -9,6 +9,7 @@ import {
   type JobRow,
   type QueueDriver,
 } from '../../queue/driver.js'
+import { LEASE_EXPIRED } from '../job-row.js'
 
 interface StoredJob extends JobRow {
   rateKey: string | null
@@ -181,7 +182,7 @@ class MemoryDriver implements QueueDriver {
   #rescue(job: StoredJob, now: number): void {
     job.workerId = null
     job.leaseUntil = null
-    job.error = { name: 'LeaseExpired', message: 'The worker running this job stopped heartbeating (crashed or blocked)' }
+    job.error = { ...LEASE_EXPIRED }
     if (job.cancelRequested) {
       job.state = 'cancelled'
       job.finishedAt = now

@@ -1,8 +1,8 @@
 import pg from 'pg'
 import type { JobState } from '../../core/job-state.js'
-import type { ErrorInfo } from '../../core/run-context.js'
 import { pickClaimable, type ClaimCandidate } from '../../queue/claim-rules.js'
 import type { Completion, JobCount, JobInsert, JobInsertResult, JobRow, QueueDriver } from '../../queue/driver.js'
+import { numberOrNull, LEASE_EXPIRED_JSON, toJobRow, type StoredJobRow } from '../job-row.js'
 import { migrations } from './migrations.js'
 import { queries } from './queries.js'
 
@@ -31,7 +31,6 @@ const CANDIDATE_FACTOR = 4
 const MAX_CANDIDATES = 1_000
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/
 
-const LEASE_EXPIRED = JSON.stringify({ name: 'LeaseExpired', message: 'The worker running this job stopped heartbeating (crashed or blocked)' } satisfies ErrorInfo)
 
 /**
  * The durable queue on PostgreSQL, for many machines: batched claims with `FOR UPDATE SKIP LOCKED`,
@@ -46,28 +45,6 @@ export function postgres(opts: PostgresOptions): QueueDriver<Queryable> {
   return new PostgresDriver(opts)
 }
 
-interface Row {
-  id: string
-  queue: string
-  name: string
-  payload: string
-  state: JobState
-  priority: number
-  attempt: number
-  max_attempts: number
-  run_at: number | string
-  created_at: number | string
-  started_at: number | string | null
-  finished_at: number | string | null
-  worker_id: string | null
-  lease_until: number | string | null
-  cancel_requested: boolean
-  unique_key: string | null
-  result: string | null
-  error: string | null
-  progress: string | null
-  timeout_ms: number | string | null
-}
 
 // bigint columns hold epoch milliseconds, well inside a double: read them as numbers.
 const types = {
@@ -187,7 +164,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
         picked = pickClaimable(candidates, params.limit, (key) => started.get(key) ?? 0, (key) => running.get(key) ?? 0, now)
       }
       if (picked.length === 0) return []
-      const rows = (await c.query(this.#q.claim, [picked.map((p) => p.id), now, params.workerId, now + params.lease])).rows as Row[]
+      const rows = (await c.query(this.#q.claim, [picked.map((p) => p.id), now, params.workerId, now + params.lease])).rows as StoredJobRow[]
       const order = new Map(picked.map((p, i) => [p.id, i]))
       return rows.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number)).map(toJobRow)
     })
@@ -230,7 +207,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
   }
 
   async jobRescue(params: { now?: number; limit?: number }): Promise<number> {
-    const result = await this.#pool.query(this.#q.rescueExpired, [params.now ?? null, params.limit ?? 1_000, LEASE_EXPIRED])
+    const result = await this.#pool.query(this.#q.rescueExpired, [params.now ?? null, params.limit ?? 1_000, LEASE_EXPIRED_JSON])
     const queues = [...new Set((result.rows as { queue: string }[]).map((r) => r.queue))]
     if (queues.length > 0) await this.#pool.query(this.#q.notify, [this.#channel, queues])
     return result.rowCount ?? 0
@@ -239,14 +216,14 @@ class PostgresDriver implements QueueDriver<Queryable> {
   async jobCancel(params: { id: string; now?: number }): Promise<JobRow | null> {
     return this.#transaction(async (c) => {
       if (((await c.query(this.#q.cancelWaiting, [params.id, params.now ?? null])).rowCount ?? 0) === 0) await c.query(this.#q.cancelRunning, [params.id])
-      const row = (await c.query(this.#q.get, [params.id])).rows[0] as Row | undefined
+      const row = (await c.query(this.#q.get, [params.id])).rows[0] as StoredJobRow | undefined
       return row ? toJobRow(row) : null
     })
   }
 
   async jobRetry(params: { id: string; now?: number }): Promise<JobRow | null> {
     try {
-      const row = (await this.#pool.query(this.#q.retry, [params.id, params.now ?? null])).rows[0] as Row | undefined
+      const row = (await this.#pool.query(this.#q.retry, [params.id, params.now ?? null])).rows[0] as StoredJobRow | undefined
       if (row) await this.#pool.query(this.#q.notify, [this.#channel, [row.queue]])
       return row ? toJobRow(row) : null
     } catch (error) {
@@ -257,13 +234,13 @@ class PostgresDriver implements QueueDriver<Queryable> {
   }
 
   async jobGet(params: { id: string }): Promise<JobRow | null> {
-    const row = (await this.#pool.query(this.#q.get, [params.id])).rows[0] as Row | undefined
+    const row = (await this.#pool.query(this.#q.get, [params.id])).rows[0] as StoredJobRow | undefined
     return row ? toJobRow(row) : null
   }
 
   async jobList(params: { queue?: string; name?: string; state?: JobState; limit: number; before?: string }): Promise<JobRow[]> {
     const rows = (await this.#pool.query(this.#q.list, [params.queue ?? null, params.name ?? null, params.state ?? null, params.before ?? null, params.limit]))
-      .rows as Row[]
+      .rows as StoredJobRow[]
     return rows.map(toJobRow)
   }
 
@@ -289,7 +266,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
       if (params.takeover) {
         const current = (await c.query(this.#q.workerGet, [params.workerId])).rows[0] as { heartbeatAt: number } | undefined
         if (current && Number(current.heartbeatAt) > now - params.lease) return { ok: false, reclaimed: 0 }
-        reclaimed = (await c.query(this.#q.rescueWorker, [params.workerId, now, LEASE_EXPIRED])).rowCount ?? 0
+        reclaimed = (await c.query(this.#q.rescueWorker, [params.workerId, now, LEASE_EXPIRED_JSON])).rowCount ?? 0
       }
       await c.query(this.#q.workerUpsert, [params.workerId, params.service, now])
       return { ok: true, reclaimed }
@@ -369,34 +346,4 @@ class PostgresDriver implements QueueDriver<Queryable> {
       client.release(broken)
     }
   }
-}
-
-function toJobRow(r: Row): JobRow {
-  return {
-    id: r.id,
-    queue: r.queue,
-    name: r.name,
-    payload: r.payload,
-    state: r.state,
-    priority: r.priority,
-    attempt: r.attempt,
-    maxAttempts: r.max_attempts,
-    runAt: Number(r.run_at),
-    createdAt: Number(r.created_at),
-    startedAt: numberOrNull(r.started_at),
-    finishedAt: numberOrNull(r.finished_at),
-    workerId: r.worker_id,
-    leaseUntil: numberOrNull(r.lease_until),
-    cancelRequested: r.cancel_requested,
-    uniqueKey: r.unique_key,
-    result: r.result,
-    error: r.error === null ? null : (JSON.parse(r.error) as ErrorInfo),
-    progress: r.progress === null ? null : (JSON.parse(r.progress) as { fraction: number; message?: string }),
-    timeoutMs: numberOrNull(r.timeout_ms),
-  }
-}
-
-/** bigint columns arrive as strings from a pool without afterwork's type parser (a pool you passed in). */
-function numberOrNull(value: number | string | null): number | null {
-  return value === null ? null : Number(value)
 }

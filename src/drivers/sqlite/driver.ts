@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { JobState } from '../../core/job-state.js'
-import type { ErrorInfo } from '../../core/run-context.js'
 import { pickClaimable, type ClaimCandidate } from '../../queue/claim-rules.js'
 import type { Completion, JobCount, JobInsert, JobInsertResult, JobRow, QueueDriver } from '../../queue/driver.js'
+import { LEASE_EXPIRED_JSON, toJobRow, type StoredJobRow } from '../job-row.js'
 import { migrations } from './migrations.js'
 import * as Q from './queries.js'
 
@@ -41,28 +41,6 @@ export function sqlite(opts: SqliteOptions): QueueDriver {
   return new SqliteDriver(opts)
 }
 
-interface Row {
-  id: string
-  queue: string
-  name: string
-  payload: string
-  state: JobState
-  priority: number
-  attempt: number
-  max_attempts: number
-  run_at: number
-  created_at: number
-  started_at: number | null
-  finished_at: number | null
-  worker_id: string | null
-  lease_until: number | null
-  cancel_requested: number
-  unique_key: string | null
-  result: string | null
-  error: string | null
-  progress: string | null
-  timeout_ms: number | null
-}
 
 class SqliteDriver implements QueueDriver {
   readonly kind = 'sqlite'
@@ -159,7 +137,7 @@ class SqliteDriver implements QueueDriver {
         )
       }
       if (picked.length === 0) return []
-      const rows = s.claim.all({ ids: JSON.stringify(picked.map((c) => c.id)), now, workerId: params.workerId, leaseUntil: now + params.lease }) as Row[]
+      const rows = s.claim.all({ ids: JSON.stringify(picked.map((c) => c.id)), now, workerId: params.workerId, leaseUntil: now + params.lease }) as StoredJobRow[]
       // RETURNING gives no order: hand the jobs back in claim order.
       const order = new Map(picked.map((c, i) => [c.id, i]))
       return rows.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number)).map(toJobRow)
@@ -208,7 +186,7 @@ class SqliteDriver implements QueueDriver {
 
   async jobRescue(params: { now?: number; limit?: number }): Promise<number> {
     const now = params.now ?? Date.now()
-    return this.#s.rescueExpired.run({ now, limit: params.limit ?? 1_000, error: LEASE_EXPIRED }).changes
+    return this.#s.rescueExpired.run({ now, limit: params.limit ?? 1_000, error: LEASE_EXPIRED_JSON }).changes
   }
 
   async jobCancel(params: { id: string; now?: number }): Promise<JobRow | null> {
@@ -216,7 +194,7 @@ class SqliteDriver implements QueueDriver {
     const now = params.now ?? Date.now()
     return this.#conn.transaction(() => {
       if (s.cancelWaiting.run({ id: params.id, now }).changes === 0) s.cancelRunning.run({ id: params.id })
-      const row = s.get.get(params.id) as Row | undefined
+      const row = s.get.get(params.id) as StoredJobRow | undefined
       return row ? toJobRow(row) : null
     }).immediate()
   }
@@ -227,7 +205,7 @@ class SqliteDriver implements QueueDriver {
     try {
       return this.#conn.transaction(() => {
         if (s.retry.run({ id: params.id, now }).changes === 0) return null
-        return toJobRow(s.get.get(params.id) as Row)
+        return toJobRow(s.get.get(params.id) as StoredJobRow)
       }).immediate()
     } catch (error) {
       // Another live job holds its unique key: it cannot run again until that one finishes.
@@ -237,7 +215,7 @@ class SqliteDriver implements QueueDriver {
   }
 
   async jobGet(params: { id: string }): Promise<JobRow | null> {
-    const row = this.#s.get.get(params.id) as Row | undefined
+    const row = this.#s.get.get(params.id) as StoredJobRow | undefined
     return row ? toJobRow(row) : null
   }
 
@@ -248,7 +226,7 @@ class SqliteDriver implements QueueDriver {
       state: params.state ?? null,
       before: params.before ?? null,
       limit: params.limit,
-    }) as Row[]
+    }) as StoredJobRow[]
     return rows.map(toJobRow)
   }
 
@@ -276,7 +254,7 @@ class SqliteDriver implements QueueDriver {
       if (params.takeover) {
         const current = s.workerGet.get(params.workerId) as { heartbeatAt: number } | undefined
         if (current && current.heartbeatAt > now - params.lease) return { ok: false, reclaimed: 0 }
-        reclaimed = s.rescueWorker.run({ workerId: params.workerId, now, error: LEASE_EXPIRED }).changes
+        reclaimed = s.rescueWorker.run({ workerId: params.workerId, now, error: LEASE_EXPIRED_JSON }).changes
       }
       s.workerUpsert.run({ id: params.workerId, service: params.service, now })
       return { ok: true, reclaimed }
@@ -327,7 +305,6 @@ function insertParams(job: JobInsert, now: number) {
   }
 }
 
-const LEASE_EXPIRED = JSON.stringify({ name: 'LeaseExpired', message: 'The worker running this job stopped heartbeating (crashed or blocked)' } satisfies ErrorInfo)
 
 const LIST = `SELECT ${Q.JOB_COLUMNS} FROM afterwork_jobs
   WHERE (@queue IS NULL OR queue = @queue) AND (@name IS NULL OR name = @name) AND (@state IS NULL OR state = @state)
@@ -365,30 +342,5 @@ function prepare(db: Database.Database) {
     slotInsert: db.prepare(Q.SLOT_INSERT),
     slotLast: db.prepare(Q.SLOT_LAST),
     slotPrune: db.prepare(Q.SLOT_PRUNE),
-  }
-}
-
-function toJobRow(r: Row): JobRow {
-  return {
-    id: r.id,
-    queue: r.queue,
-    name: r.name,
-    payload: r.payload,
-    state: r.state,
-    priority: r.priority,
-    attempt: r.attempt,
-    maxAttempts: r.max_attempts,
-    runAt: r.run_at,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    workerId: r.worker_id,
-    leaseUntil: r.lease_until,
-    cancelRequested: r.cancel_requested === 1,
-    uniqueKey: r.unique_key,
-    result: r.result,
-    error: r.error === null ? null : (JSON.parse(r.error) as ErrorInfo),
-    progress: r.progress === null ? null : (JSON.parse(r.progress) as { fraction: number; message?: string }),
-    timeoutMs: r.timeout_ms,
   }
 }
