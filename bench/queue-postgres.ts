@@ -7,7 +7,7 @@
  *   PATH="$NODE24"/bin:$PATH \
  *   node --conditions=afterwork-source --import tsx bench/queue-postgres.ts [--runs 5] [--jobs 10000]
  *     [--batch 1000] [--concurrency 10,50] [--latency-jobs 100] [--gap 10] [--cap 10000]
- *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-runs 3]
+ *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-runs 3] [--deep-analyze]
  *     [--only enqueue,drain,latency,deep] [--impls afterwork,graphile,graphile-batch,pgboss,pgboss-fast,bullmq]
  *     [--url postgres://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379]
  *
@@ -26,7 +26,8 @@
  *    in another process, woken by LISTEN/NOTIFY (BullMQ: by Redis; pg-boss defaults: by polling).
  * 4. deep: afterwork's drain rate of the first `deep-claims` jobs with `deep` jobs pending, against
  *    draining `shallow` pending jobs (c=50). The deep schema is filled for each run (enqueueMany in
- *    batches of 10,000), then a fresh worker process drains.
+ *    batches of 10,000), then a fresh worker process drains; with --deep-analyze the jobs table is
+ *    ANALYZEd in between (the statistics autovacuum would gather within a minute or so).
  *
  * Every measurement is a fresh process (bench/queue-postgres-worker.ts) on a fresh schema (or a fresh
  * BullMQ queue), dropped after. Within a round the libraries alternate, their order rotating from
@@ -72,6 +73,8 @@ interface Settings {
   shallow: number
   deepClaims: number
   deepRuns: number
+  /** ANALYZE the deep schema's jobs table between the fill and the drain (planner statistics, as autovacuum would gather them). */
+  deepAnalyze: boolean
   only: Group[]
   impls: Impl[]
   url: string
@@ -105,6 +108,7 @@ function readSettings(): Settings {
       shallow: { type: 'string', default: '1000' },
       'deep-claims': { type: 'string', default: '10000' },
       'deep-runs': { type: 'string', default: '3' },
+      'deep-analyze': { type: 'boolean', default: false },
       only: { type: 'string', default: allGroups.join(',') },
       impls: { type: 'string', default: allImpls.join(',') },
       url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
@@ -135,6 +139,7 @@ function readSettings(): Settings {
     shallow: int('shallow', values.shallow),
     deepClaims: int('deep-claims', values['deep-claims']),
     deepRuns: int('deep-runs', values['deep-runs']),
+    deepAnalyze: values['deep-analyze'],
     only: list('only', values.only, allGroups),
     impls: list('impls', values.impls, allImpls),
     url: values.url,
@@ -377,6 +382,7 @@ async function deepRuns(s: Settings, runs: Runs): Promise<void> {
     try {
       const filled = await runWorker<FillResult>(['fill', 'afterwork', ...store.args, '--jobs', String(s.deep), '--batch', '10000'], round, s)
       process.stderr.write(`deep round ${round}: filled in ${num(filled.ms / 1000, 1)} s\n`)
+      if (s.deepAnalyze) await (await adminClient(s)).query(`ANALYZE "${store.args[1] as string}".jobs`)
       const deep = await runWorker<DrainResult>(['drain', 'afterwork', ...store.args, '--jobs', String(s.deepClaims), '--concurrency', '50', '--marks', marks], round, s)
       runs.deep.push({ ...deep, pending: s.deep, fillMs: filled.ms })
       progress(deep)
@@ -537,7 +543,7 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
     `| first ${num(small, 0)} of ${num(s.deep, 0)} / all ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmt(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
     `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmt(cpuHeadline, 3)} | | |`,
     '',
-    `Each deep run fills a fresh schema with ${num(s.deep, 0)} jobs (enqueueMany, batches of 10,000: ${fmt(spread(deep.map((r) => r.fillMs / 1000)), 1)} s) and drains it at once with a fresh worker process. Rates run from the first job's start to the n-th success.`,
+    `Each deep run fills a fresh schema with ${num(s.deep, 0)} jobs (enqueueMany, batches of 10,000: ${fmt(spread(deep.map((r) => r.fillMs / 1000)), 1)} s)${s.deepAnalyze ? ', runs ANALYZE on its jobs table,' : ''} and drains it at once with a fresh worker process${s.deepAnalyze ? '' : ' (before autovacuum has analyzed the new table)'}. Rates run from the first job's start to the n-th success.`,
   ]
 }
 

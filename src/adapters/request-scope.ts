@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { BackgroundTasks } from '../core/background-tasks.js'
 import type { AnyService, Service } from '../service.js'
 
@@ -23,6 +23,20 @@ export type StateOf<T> = T extends Service<infer S> ? S : never
  * its route): one series for all of them, never the raw path.
  */
 export const UNMATCHED_ROUTE = '(unmatched)'
+
+/**
+ * The request's `x-request-id` header (its first, if repeated), read from `rawHeaders`:
+ * `req.headers` builds an object of every header on first use, which a bare listener or
+ * @hono/node-server otherwise never pays for.
+ */
+export function requestIdHeader(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 12 && name.toLowerCase() === 'x-request-id') return raw[i + 1]
+  }
+  return undefined
+}
 
 /** Opens the scope of one request whose id is already decided (see `requestIdFrom`). */
 export function openRequestScope(svc: AnyService, requestId: string): RequestScope {

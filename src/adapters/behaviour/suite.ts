@@ -126,7 +126,7 @@ export function runAdapterBehaviourSuite(name: string, factory: AdapterFactory):
   describe(`adapter behaviour: ${name}`, () => {
     it('starts tasks after the handler answered, in order, with a failing task logged and the next one still run', async () => {
       const { svc, app, log, errors, workGate, workEntered } = await setup(factory, { holdWork: true })
-      const answer = send(app.url, { path: '/work', headers: { 'x-request-id': 'req-order' } })
+      const answer = send(app.url, { path: '/work', headers: { 'X-Request-Id': 'req-order' } })
       await workEntered.wait()
       for (let i = 0; i < 10; i++) await turn()
       expect(log).toEqual([])

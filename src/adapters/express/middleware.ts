@@ -2,7 +2,7 @@ import express, { type Request, type RequestHandler } from 'express'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { attachScope, closeOnResponseClose, openRequestScope, scopeOf, UNMATCHED_ROUTE, type RegisteredState, type RequestScope } from '../request-scope.js'
+import { attachScope, closeOnResponseClose, openRequestScope, requestIdHeader, scopeOf, UNMATCHED_ROUTE, type RegisteredState, type RequestScope } from '../request-scope.js'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own merging point for Request
@@ -39,7 +39,7 @@ declare global {
 export function afterwork(svc: AnyService): RequestHandler {
   defineRequestAccessors()
   return function afterworkMiddleware(req, res, next) {
-    const scope = openRequestScope(svc, requestIdFrom(req.headers['x-request-id']))
+    const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(req)))
     attachScope(req, scope)
     res.setHeader('x-request-id', scope.requestId)
     closeOnResponseClose(res, scope, req.method, () => routeOf(req))

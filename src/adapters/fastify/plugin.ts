@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { attachScope, closeRequestScope, openRequestScope, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
+import { attachScope, closeRequestScope, openRequestScope, requestIdHeader, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
 import { afterworkErrors } from './errors.js'
 
 declare module 'fastify' {
@@ -52,7 +52,7 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
   const plugin: FastifyPluginCallback = (fastify, _opts, done) => {
     let closing = false
     const closeIdleSoon = () => setImmediate(() => fastify.server.closeIdleConnections())
-    fastify.setGenReqId((req) => requestIdFrom(req.headers['x-request-id']))
+    fastify.setGenReqId((req) => requestIdFrom(requestIdHeader(req)))
     fastify.decorateRequest('background', null as unknown as BackgroundTasks)
     fastify.decorateRequest('state', {
       getter: () => svc.state as RegisteredState,

@@ -4,7 +4,7 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import { closeOnResponseClose, closeRequestScope, openRequestScope, type RequestScope, type StateOf } from '../request-scope.js'
+import { closeOnResponseClose, closeRequestScope, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
 
@@ -51,7 +51,7 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
     const incoming = c.env?.incoming
     const outgoing = c.env?.outgoing
     // Read the raw Node header when there is one: c.req.header() would build a full Headers object.
-    const requestId = requestIdFrom(incoming ? incoming.headers['x-request-id'] : c.req.header('x-request-id'))
+    const requestId = requestIdFrom(incoming ? requestIdHeader(incoming) : c.req.header('x-request-id'))
     const scope = openRequestScope(svc, requestId)
     c.set('afterwork', scope)
     c.set('requestId', requestId)
