@@ -48,7 +48,9 @@ export function cronTrigger(expression: string, opts: CronTriggerOptions = {}): 
   // the others use croner on the zone, whose DST handling for them is the clock-following one.
   const wallClock = parse(expression, text, 'UTC')
   if (wallClock.nextRun(new Date(0)) === null) throw invalidCron(expression, 'it matches no date')
-  const zoned = fixedTime ? undefined : parse(expression, text, timezone)
+  // On UTC the wall clock is the zone: one croner instance serves both, and no zone maths is needed.
+  const utc = timezone === 'UTC'
+  const zoned = fixedTime && !utc ? undefined : utc ? wallClock : parse(expression, text, timezone)
   const nominal = (after: number): number | null =>
     zoned ? (zoned.nextRun(new Date(after))?.getTime() ?? null) : nextFixedTime(wallClock, timezone, after)
   const { startMs, endMs } = bounds
@@ -71,10 +73,22 @@ function invalidCron(expression: unknown, reason: string, cause?: unknown): Afte
   return new AfterworkError('ERR_SCHEDULE_INVALID_CRON', `Invalid cron expression ${JSON.stringify(expression)}: ${reason}`, { cause })
 }
 
+/** Parsed expressions, shared: a paused croner instance without a function is pure (and holds 80 KB in croner 11.0). */
+const parsed = new Map<string, Cron>()
+
 function parse(expression: string, text: string, timezone: string): Cron {
+  const key = `${timezone} ${text}`
+  let cron = parsed.get(key)
+  if (cron === undefined) parsed.set(key, (cron = parseNew(expression, text, timezone)))
+  return cron
+}
+
+function parseNew(expression: string, text: string, timezone: string): Cron {
   try {
     // No callback and paused: croner only computes, it starts no timer.
-    return new Cron(text, { timezone, paused: true, mode: '5-or-6-parts' })
+    // utcOffset 0 reads UTC with getUTC*(); timezone 'UTC' goes through Intl on every step (≈ 8× slower).
+    const zone = timezone === 'UTC' ? { utcOffset: 0 } : { timezone }
+    return new Cron(text, { ...zone, paused: true, mode: '5-or-6-parts' })
   } catch (error) {
     throw invalidCron(expression, errorMessage(error), error)
   }
