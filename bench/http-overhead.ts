@@ -26,6 +26,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Config, Framework, RanReport } from './http-server.js'
+import { type Spread, spread } from './harness.js'
 
 const order: readonly Config[] = ['bare', 'mw', 'task']
 const allFrameworks: readonly Framework[] = ['hono', 'fastify', 'express', 'node']
@@ -240,19 +241,6 @@ async function runOnce(framework: Framework, config: Config, round: number, sett
   } finally {
     await stopServer(server)
   }
-}
-
-interface Spread {
-  median: number
-  min: number
-  max: number
-}
-
-function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! }
 }
 
 function fmt(s: Spread, digits: number, unit = ''): string {

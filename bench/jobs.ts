@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createService, silentLogger } from 'afterwork'
 import { Piscina } from 'piscina'
+import { median } from './harness.js'
 
 const { values } = parseArgs({
   options: {
@@ -94,11 +95,6 @@ async function piscinaTasks(n: number, withSignal: boolean): Promise<number> {
   return rate
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
-}
 const fmt = (xs: number[], digits = 0) =>
   `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`
 

@@ -28,7 +28,7 @@
  *
  * Prints a markdown table on stdout and writes the raw figures to bench/results/queue-postgres-sql-<date>.json.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -37,6 +37,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec'
 import { createService, silentLogger } from 'afterwork'
 import { postgres } from 'afterwork/postgres'
 import { JOB_COLUMNS, queries } from '../src/drivers/postgres/queries.js'
+import { cpuUs, postgresCpuUs, spread } from './harness.js'
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
 const WORKER = 'bench-sql'
@@ -96,30 +97,6 @@ function readSettings(): Settings {
     return n
   }
   return { jobs: int('jobs', values.jobs), runs: int('runs', values.runs), claims: values.claims.split(',').map((c) => int('claims', c.trim())), url: values.url }
-}
-
-function cpuUs(): number {
-  const { user, system } = process.cpuUsage()
-  return user + system
-}
-
-/** CPU time (user + system, µs) of every `postgres` process and of those that exited (as in bench/queue-postgres-worker.ts). */
-function postgresCpuUs(): number {
-  let ticks = 0
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-    } catch {
-      continue
-    }
-    const close = stat.lastIndexOf(')')
-    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue
-    const fields = stat.slice(close + 2).split(' ')
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
-  }
-  return ticks * 10_000
 }
 
 async function fill(s: Settings, schema: string): Promise<void> {
@@ -194,15 +171,8 @@ async function drainOnce(s: Settings, v: Variant, claim: number, round: number, 
   return { variant: v.label, claim, round, jobs: done, ms, cpuUs: cpu, pgCpuUs: pgCpu, statements }
 }
 
-function median(values: number[]): { median: number; min: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  const m = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-  return { median: m, min: sorted[0] as number, max: sorted[sorted.length - 1] as number }
-}
-
 function fmt(values: number[], digits: number): string {
-  const s = median(values)
+  const s = spread(values)
   const n = (x: number) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
   return `${n(s.median)} (${n(s.min)}–${n(s.max)})`
 }

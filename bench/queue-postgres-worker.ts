@@ -41,15 +41,16 @@
  * Tasks use a pass-through Standard Schema, so the figures are the queue's and not a validator's.
  * Each library is imported only by the runs that use it, so one's modules never weigh on another's RSS.
  */
-import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+
+
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
-import { createInterface } from 'node:readline'
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { AnyService } from 'afterwork'
+import { bullConnection, cpuUs, deferred, emit, epochNow, paced, postgresCpuUs, redisCpuUs, spawnChild } from './harness.js'
 
 // Only types are exported: importing a value would run a measurement in the importing process.
 const measures = ['enqueue', 'fill', 'drain', 'latency', 'latency-worker'] as const
@@ -208,36 +209,6 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
 // ---------------------------------------------------------------------------------------------
 // helpers (as in bench/queue-sqlite-worker.ts, which exports only types)
 
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve: (value: T) => void
-  reject: (error: unknown) => void
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
-
-function cpuUs(): number {
-  const { user, system } = process.cpuUsage()
-  return user + system
-}
-
-/** Epoch ms with sub-ms precision, comparable across processes of this machine. */
-function epochNow(): number {
-  return performance.timeOrigin + performance.now()
-}
-
-function emit(result: WorkerResult | { event: 'started' }): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`)
-}
-
 /** Counts finished jobs and resolves at `jobs`, noting when each mark was reached. */
 function successCounter(jobs: number, marks: readonly number[], start: () => number) {
   const done = deferred<void>()
@@ -269,41 +240,6 @@ function successCounter(jobs: number, marks: readonly number[], start: () => num
       if (marks.includes(count)) reached.push({ count, ms: performance.now() - start(), cpuUs: cpuUs() })
       if (count === jobs) done.resolve()
     },
-  }
-}
-
-/** CPU time (user + system, µs) of every `postgres` process of this machine and of those that exited: the server's work. */
-function postgresCpuUs(): number {
-  const ticksPerSecond = 100
-  let ticks = 0
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-    } catch {
-      continue
-    }
-    const close = stat.lastIndexOf(')')
-    const comm = stat.slice(stat.indexOf('(') + 1, close)
-    if (comm !== 'postgres') continue
-    const fields = stat.slice(close + 2).split(' ')
-    // fields[0] is field 3 (state): utime, stime, cutime and cstime are fields 14 to 17. The
-    // postmaster's cutime and cstime hold the backends that exited (closed connections).
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
-  }
-  return (ticks / ticksPerSecond) * 1e6
-}
-
-async function redisCpuUs(flags: Flags): Promise<number> {
-  const { Redis } = await import('ioredis')
-  const redis = new Redis(flags.redis)
-  try {
-    const info = await redis.info('cpu')
-    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN)
-    return (field('used_cpu_sys') + field('used_cpu_user')) * 1e6
-  } finally {
-    redis.disconnect()
   }
 }
 
@@ -430,12 +366,6 @@ function pgBossSucceededSql(flags: Flags): string {
 // ---------------------------------------------------------------------------------------------
 // BullMQ on the local Redis
 
-function bullConnection(flags: Flags): { host: string; port: number; maxRetriesPerRequest: null } {
-  const url = new URL(flags.redis)
-  // maxRetriesPerRequest: null is what BullMQ requires of a Worker's connection.
-  return { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null }
-}
-
 // ---------------------------------------------------------------------------------------------
 // measures
 
@@ -495,7 +425,7 @@ async function enqueue(impl: Impl, flags: Flags): Promise<EnqueueResult> {
     }
     case 'bullmq': {
       const { Queue } = await import('bullmq')
-      const queue = new Queue(flags.queue, { connection: bullConnection(flags) })
+      const queue = new Queue(flags.queue, { connection: bullConnection(flags.redis) })
       await queue.waitUntilReady()
       begin()
       if (mode === 'single') for (const p of payloads) await queue.add(TASK, p)
@@ -529,7 +459,7 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
   // Load the library first: module loading is not the worker's start-up.
   if (impl === 'graphile' || impl === 'graphile-batch') await graphileLogger()
   if (impl === 'pgboss' || impl === 'pgboss-fast') await import('pg-boss')
-  const storeCpu = impl === 'bullmq' ? () => redisCpuUs(flags) : async () => postgresCpuUs()
+  const storeCpu = impl === 'bullmq' ? () => redisCpuUs(flags.redis) : async () => postgresCpuUs()
   const s0 = await storeCpu()
   let end: Awaited<ReturnType<typeof finishedOrCapped>>
   let doneAt: number
@@ -599,7 +529,7 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
     }
     case 'bullmq': {
       const { Worker, Queue } = await import('bullmq')
-      const connection = bullConnection(flags)
+      const connection = bullConnection(flags.redis)
       c0 = cpuUs()
       t0 = performance.now()
       const worker = new Worker(flags.queue, async () => counter.started(), { connection, concurrency })
@@ -638,40 +568,8 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
   }
 }
 
-/** Spawns this script as a child measurement and returns its lines as they come. */
-function spawnSelf(args: string[]) {
-  const child = spawn(process.execPath, ['--conditions=afterwork-source', '--import', 'tsx', selfScript, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const lines = createInterface({ input: child.stdout })
-  const started = deferred<void>()
-  const result = deferred<WorkerResult>()
-  lines.on('line', (line) => {
-    const parsed = JSON.parse(line) as WorkerResult | { event: 'started' }
-    if ('event' in parsed) started.resolve()
-    else result.resolve(parsed)
-  })
-  child.on('exit', (code) => {
-    const error = new Error(`child ${args.join(' ')} exited with code ${code} before its result`)
-    started.reject(error)
-    result.reject(error)
-  })
-  // Either may never be awaited when the other fails first.
-  started.promise.catch(() => {})
-  result.promise.catch(() => {})
-  return { child, started: started.promise, result: result.promise }
-}
-
 function childArgs(flags: Flags): string[] {
   return ['--url', flags.url, '--schema', flags.schema, '--queue', flags.queue, '--redis', flags.redis]
-}
-
-/** Enqueues `jobs` jobs `gap` ms apart (on a fixed grid, so slow calls do not stretch it). */
-async function paced(jobs: number, gap: number, enqueueOne: (i: number) => Promise<unknown>): Promise<void> {
-  const t0 = performance.now()
-  for (let i = 0; i < jobs; i++) {
-    const wait = t0 + i * gap - performance.now()
-    if (wait > 0) await sleep(wait)
-    await enqueueOne(i)
-  }
 }
 
 /** A worker of `impl` (concurrency 10) calling `record` at each handler's first line, and how to stop it. */
@@ -695,7 +593,7 @@ async function latencyConsumer(impl: Impl, flags: Flags, record: (p: Payload) =>
     }
     case 'bullmq': {
       const { Worker } = await import('bullmq')
-      const worker = new Worker(flags.queue, async (job) => record(job.data as Payload), { connection: bullConnection(flags), concurrency: 10 })
+      const worker = new Worker(flags.queue, async (job) => record(job.data as Payload), { connection: bullConnection(flags.redis), concurrency: 10 })
       await worker.waitUntilReady()
       return { stop: () => worker.close() }
     }
@@ -723,7 +621,7 @@ async function latencyProducer(impl: Impl, flags: Flags): Promise<{ add: (p: Pay
     }
     case 'bullmq': {
       const { Queue } = await import('bullmq')
-      const queue = new Queue(flags.queue, { connection: bullConnection(flags) })
+      const queue = new Queue(flags.queue, { connection: bullConnection(flags.redis) })
       await queue.waitUntilReady()
       return { add: (p) => queue.add(TASK, p), stop: () => queue.close() }
     }
@@ -827,3 +725,8 @@ async function main(): Promise<void> {
 }
 
 await main()
+
+/** Spawns this script as a child measurement. */
+function spawnSelf(args: string[]) {
+  return spawnChild<WorkerResult>(selfScript, args)
+}

@@ -46,6 +46,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import type { DrainResult, EnqueueResult, FillResult, Impl, LatencyResult, WorkerResult } from './queue-postgres-worker.js'
+import { type Spread, paired, percentile, sourceVersion, spread } from './harness.js'
 
 const allGroups = ['enqueue', 'drain', 'latency', 'deep'] as const
 type Group = (typeof allGroups)[number]
@@ -224,20 +225,6 @@ function rotated<T>(items: readonly T[], round: number): T[] {
 // ---------------------------------------------------------------------------------------------
 // formatting (as in bench/queue-sqlite.ts, which exports nothing)
 
-interface Spread {
-  median: number
-  min: number
-  max: number
-}
-
-function spread(values: number[]): Spread {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
-  if (sorted.length === 0) return { median: NaN, min: NaN, max: NaN }
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-  return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number }
-}
-
 function num(x: number, digits: number): string {
   return Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 }
@@ -251,22 +238,9 @@ function fmtValues(values: number[], digits: number): string {
   return n === 0 ? '–' : `${fmt(spread(values), digits)}, n=${n}`
 }
 
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length === 0 ? NaN : (sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] as number)
-}
-
 function pct(samples: readonly number[]): { p50: number; p99: number; max: number; missing: number } {
   const sorted = samples.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, missing: samples.length - sorted.length }
-}
-
-/** `figure(a) / figure(b)` for the runs of the same round. */
-function paired<A extends { round: number }, B extends { round: number }>(as: A[], bs: B[], fa: (a: A) => number, fb: (b: B) => number): number[] {
-  return as.flatMap((a) => {
-    const b = bs.find((x) => x.round === a.round)
-    return b ? [fa(a) / fb(b)] : []
-  })
 }
 
 const rate = (jobs: number, ms: number) => (jobs / ms) * 1000
@@ -571,12 +545,6 @@ function report(runs: Runs, s: Settings): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/** Which source was measured: src/ changes under active development, so results name the commit. */
-function sourceVersion(): { commit: string; srcDirty: boolean } {
-  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', cwd: repoRoot }).trim()
-  return { commit: git('rev-parse', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src') !== '' }
-}
 
 async function versions(s: Settings): Promise<Record<string, string>> {
   const pkg = (dir: string, name: string) => {

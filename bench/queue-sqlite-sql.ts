@@ -20,7 +20,7 @@
  *
  * Prints a markdown table on stdout and writes the raw figures to bench/results/queue-sqlite-sql-<date>.json.
  */
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -29,6 +29,7 @@ import Database from 'better-sqlite3'
 import { createService, silentLogger } from 'afterwork'
 import { sqlite } from 'afterwork/sqlite'
 import * as Q from '../src/drivers/sqlite/queries.js'
+import { type Spread, removeDb, spread } from './harness.js'
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
@@ -95,10 +96,6 @@ function readSettings(): Settings {
   }
 }
 
-function removeDb(path: string): void {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true })
-}
-
 const anything: StandardSchemaV1<unknown, unknown> = { '~standard': { version: 1, vendor: 'bench', validate: (value) => ({ value }) } }
 
 /** Fills the template through afterwork itself, so rows, ids and indexes are the driver's. */
@@ -119,7 +116,8 @@ function drainCopy(template: string, copy: string, variant: Variant, claim: numb
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('journal_size_limit = 67108864')
-  if (variant.dropIndexes) db.exec('DROP INDEX afterwork_jobs_state; DROP INDEX afterwork_jobs_worker;')
+  // IF EXISTS: migration 2 of the driver has since dropped both.
+  if (variant.dropIndexes) db.exec('DROP INDEX IF EXISTS afterwork_jobs_state; DROP INDEX IF EXISTS afterwork_jobs_worker;')
   const candidates = db.prepare(Q.CLAIM_CANDIDATES)
   const claimByIds = db.prepare(Q.CLAIM_JOBS)
   const claimOne = db.prepare(ONE_STATEMENT_CLAIM)
@@ -158,19 +156,6 @@ function drainCopy(template: string, copy: string, variant: Variant, claim: numb
   removeDb(copy)
   if (left !== 0) throw new Error(`${variant.label}: ${left} jobs not succeeded`)
   return { jobs, cpuUs: cpu.user + cpu.system, wallMs }
-}
-
-interface Spread {
-  median: number
-  min: number
-  max: number
-}
-
-function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-  return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number }
 }
 
 function fmt(s: Spread, digits: number): string {

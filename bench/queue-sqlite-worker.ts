@@ -23,14 +23,15 @@
  * Tasks use a pass-through Standard Schema, so the figures are the queue's and not a validator's.
  * Each library is imported only by the runs that use it, so one's modules never weigh on another's RSS.
  */
-import { spawn } from 'node:child_process'
+
 import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { createInterface } from 'node:readline'
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { AnyService } from 'afterwork'
+import { bullConnection, cpuUs, deferred, emit, epochNow, paced, percentile, redisCpuUs, spawnChild } from './harness.js'
 
 // Only types are exported: importing a value would run a measurement in the importing process.
 const measures = ['enqueue', 'fill', 'drain', 'floor', 'latency', 'latency-worker', 'loop'] as const
@@ -203,41 +204,6 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
   }
 }
 
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve: (value: T) => void
-  reject: (error: unknown) => void
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
-
-function cpuUs(): number {
-  const { user, system } = process.cpuUsage()
-  return user + system
-}
-
-/** Epoch ms with sub-ms precision, comparable across processes of this machine. */
-function epochNow(): number {
-  return performance.timeOrigin + performance.now()
-}
-
-function emit(result: WorkerResult | { event: 'started' }): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`)
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length === 0 ? NaN : (sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] as number)
-}
-
 /** Counts successes and resolves at `jobs`, noting when each mark was reached. */
 function successCounter(jobs: number, marks: readonly number[], start: () => number) {
   const done = deferred<void>()
@@ -323,27 +289,9 @@ async function bareDb(flags: Flags) {
 // ---------------------------------------------------------------------------------------------
 // BullMQ on the local Redis
 
-function bullConnection(flags: Flags): { host: string; port: number; maxRetriesPerRequest: null } {
-  const url = new URL(flags.redis)
-  // maxRetriesPerRequest: null is what BullMQ requires of a Worker's connection.
-  return { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null }
-}
-
-async function redisCpuUs(flags: Flags): Promise<number> {
-  const { Redis } = await import('ioredis')
-  const redis = new Redis(flags.redis)
-  try {
-    const info = await redis.info('cpu')
-    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN)
-    return (field('used_cpu_sys') + field('used_cpu_user')) * 1e6
-  } finally {
-    redis.disconnect()
-  }
-}
-
 async function bullObliterate(flags: Flags): Promise<void> {
   const { Queue } = await import('bullmq')
-  const queue = new Queue(flags.queue, { connection: bullConnection(flags) })
+  const queue = new Queue(flags.queue, { connection: bullConnection(flags.redis) })
   await queue.obliterate({ force: true })
   await queue.close()
 }
@@ -372,7 +320,7 @@ async function enqueue(impl: Impl, flags: Flags): Promise<EnqueueResult> {
     await svc.stop()
   } else if (impl === 'bullmq') {
     const { Queue } = await import('bullmq')
-    const queue = new Queue(flags.queue, { connection: bullConnection(flags) })
+    const queue = new Queue(flags.queue, { connection: bullConnection(flags.redis) })
     await queue.waitUntilReady()
     const c0 = cpuUs()
     const t0 = performance.now()
@@ -408,7 +356,7 @@ async function fill(impl: Impl, flags: Flags): Promise<FillResult> {
 
 async function fillBull(flags: Flags): Promise<FillResult> {
   const { Queue } = await import('bullmq')
-  const queue = new Queue(flags.queue, { connection: bullConnection(flags) })
+  const queue = new Queue(flags.queue, { connection: bullConnection(flags.redis) })
   const t0 = performance.now()
   for (let i = 0; i < flags.jobs; i += flags.batch) {
     const n = Math.min(flags.batch, flags.jobs - i)
@@ -446,8 +394,8 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
     await svc.stop()
   } else if (impl === 'bullmq') {
     const { Worker } = await import('bullmq')
-    const connection = bullConnection(flags)
-    const s0 = await redisCpuUs(flags)
+    const connection = bullConnection(flags.redis)
+    const s0 = await redisCpuUs(flags.redis)
     const c0 = cpuUs()
     t0 = performance.now()
     const worker = new Worker(flags.queue, async () => {}, { connection, concurrency })
@@ -459,7 +407,7 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
     ms = performance.now() - t0
     cpu = cpuUs() - c0
     rss = process.resourceUsage().maxRSS * 1024
-    storeCpu = (await redisCpuUs(flags)) - s0
+    storeCpu = (await redisCpuUs(flags.redis)) - s0
     await worker.close()
     const { Queue } = await import('bullmq')
     const queue = new Queue(flags.queue, { connection })
@@ -520,40 +468,8 @@ async function floor(flags: Flags): Promise<FloorResult> {
   return { measure: 'floor', impl: 'bare', cycles: flags.jobs, ms, cpuUs: cpu }
 }
 
-/** Spawns this script as a child measurement and returns its lines as they come. */
-function spawnSelf(args: string[]) {
-  const child = spawn(process.execPath, ['--conditions=afterwork-source', '--import', 'tsx', selfScript, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const lines = createInterface({ input: child.stdout })
-  const started = deferred<void>()
-  const result = deferred<WorkerResult>()
-  lines.on('line', (line) => {
-    const parsed = JSON.parse(line) as WorkerResult | { event: 'started' }
-    if ('event' in parsed) started.resolve()
-    else result.resolve(parsed)
-  })
-  child.on('exit', (code) => {
-    const error = new Error(`child ${args.join(' ')} exited with code ${code} before its result`)
-    started.reject(error)
-    result.reject(error)
-  })
-  // Either may never be awaited when the other fails first.
-  started.promise.catch(() => {})
-  result.promise.catch(() => {})
-  return { child, started: started.promise, result: result.promise }
-}
-
 function childArgs(flags: Flags): string[] {
   return ['--db', flags.db, '--queue', flags.queue, '--synchronous', flags.synchronous, '--redis', flags.redis]
-}
-
-/** Enqueues `jobs` jobs `gap` ms apart (on a fixed grid, so slow calls do not stretch it). */
-async function paced(jobs: number, gap: number, enqueueOne: (i: number) => Promise<unknown>): Promise<void> {
-  const t0 = performance.now()
-  for (let i = 0; i < jobs; i++) {
-    const wait = t0 + i * gap - performance.now()
-    if (wait > 0) await sleep(wait)
-    await enqueueOne(i)
-  }
 }
 
 async function latency(impl: Impl, flags: Flags): Promise<LatencyResult> {
@@ -577,7 +493,7 @@ async function latency(impl: Impl, flags: Flags): Promise<LatencyResult> {
     await svc.stop()
   } else {
     const { Queue, Worker } = await import('bullmq')
-    const connection = bullConnection(flags)
+    const connection = bullConnection(flags.redis)
     const queue = new Queue(flags.queue, { connection })
     await queue.waitUntilReady()
     const worker =
@@ -624,7 +540,7 @@ async function latencyWorker(impl: Impl, flags: Flags): Promise<LatencyWorkerRes
       async (job) => {
         record(job.data as Payload, epochNow())
       },
-      { connection: bullConnection(flags), concurrency: 10 },
+      { connection: bullConnection(flags.redis), concurrency: 10 },
     )
     await worker.waitUntilReady()
     emit({ event: 'started' })
@@ -646,7 +562,7 @@ async function loop(impl: Impl, flags: Flags): Promise<LoopResult> {
     close = () => svc.stop()
   } else {
     const { Queue } = await import('bullmq')
-    const queue = new Queue(flags.queue, { connection: bullConnection(flags) })
+    const queue = new Queue(flags.queue, { connection: bullConnection(flags.redis) })
     await queue.waitUntilReady()
     enqueueOne = () => queue.add(TASK, {})
     close = () => queue.close()
@@ -731,3 +647,8 @@ async function main(): Promise<void> {
 }
 
 await main()
+
+/** Spawns this script as a child measurement. */
+function spawnSelf(args: string[]) {
+  return spawnChild<WorkerResult>(selfScript, args)
+}

@@ -37,13 +37,14 @@
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { DrainResult, EnqueueResult, FillResult, FloorResult, Impl, LatencyResult, LoopResult, WorkerResult } from './queue-sqlite-worker.js'
+import { type Spread, paired, percentile, removeDb, sourceVersion, spread } from './harness.js'
 
 const allGroups = ['enqueue', 'drain', 'latency', 'loop', 'deep'] as const
 type Group = (typeof allGroups)[number]
@@ -158,10 +159,6 @@ function freshQueue(): string {
   return `afterwork-bench-${process.pid}-${++queueCounter}`
 }
 
-function removeDb(path: string): void {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true })
-}
-
 /** A fresh database path for one measurement (removed first, in case a run was cut short). */
 function freshDb(s: Settings, label: string): string {
   const path = `${s.dir}/${label}.db`
@@ -201,20 +198,6 @@ function storeArgs(s: Settings, impl: Impl, label: string): { args: string[]; cl
 // ---------------------------------------------------------------------------------------------
 // formatting
 
-interface Spread {
-  median: number
-  min: number
-  max: number
-}
-
-function spread(values: number[]): Spread {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
-  if (sorted.length === 0) return { median: NaN, min: NaN, max: NaN }
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-  return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number }
-}
-
 function num(x: number, digits: number): string {
   return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 }
@@ -227,22 +210,9 @@ function fmtValues(values: number[], digits: number): string {
   return `${fmt(spread(values), digits)}, n=${values.filter((v) => !Number.isNaN(v)).length}`
 }
 
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length === 0 ? NaN : (sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] as number)
-}
-
 function pct(samples: readonly number[]): { p50: number; p99: number; max: number } {
   const sorted = samples.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN }
-}
-
-/** `figure(a) / figure(b)` for the runs of the same round. */
-function paired<A extends { round: number }, B extends { round: number }>(as: A[], bs: B[], fa: (a: A) => number, fb: (b: B) => number): number[] {
-  return as.flatMap((a) => {
-    const b = bs.find((x) => x.round === a.round)
-    return b ? [fa(a) / fb(b)] : []
-  })
 }
 
 const rate = (jobs: number, ms: number) => (jobs / ms) * 1000
@@ -572,12 +542,6 @@ function report(runs: Runs, s: Settings): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/** Which source was measured: src/ changes under active development, so results name the commit. */
-function sourceVersion(): { commit: string; srcDirty: boolean } {
-  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', cwd: repoRoot }).trim()
-  return { commit: git('rev-parse', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src') !== '' }
-}
 
 async function versions(s: Settings): Promise<Record<string, string>> {
   const require = createRequire(import.meta.url)

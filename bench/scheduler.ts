@@ -28,6 +28,7 @@ import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { CpuResult, Impl, LatenessResult, Measure, Mix, RssResult, WorkerResult } from './scheduler-worker.js'
+import { type Spread, spread } from './harness.js'
 
 const allMeasures: readonly Measure[] = ['rss', 'cpu', 'lateness']
 const allMixes: readonly Mix[] = ['interval', 'cron']
@@ -145,19 +146,6 @@ async function runAll(s: Settings): Promise<Runs> {
     }
   }
   return runs
-}
-
-interface Spread {
-  median: number
-  min: number
-  max: number
-}
-
-function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! }
 }
 
 function fmt(s: Spread, digits: number): string {
