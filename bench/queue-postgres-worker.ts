@@ -1,7 +1,7 @@
 /**
  * One measurement for bench/queue-postgres.ts, in a fresh process; prints one JSON line on stdout
  * (the last line; `drain` and `latency-worker` print an `{"event":"started"}` line first). Runs under
- * Node 24 (graphile-worker 0.18 and pg-boss 12 need Node 22+; they live in bench/node_modules).
+ * Node 24 (graphile-worker 0.18 and pg-boss 12 need Node 22+; they live in bench/anchors/node_modules).
  *
  *   node --conditions=afterwork-source --import tsx bench/queue-postgres-worker.ts <measure> <impl> [flags]
  *
@@ -243,7 +243,7 @@ function successCounter(jobs: number, marks: readonly number[], start: () => num
   }
 }
 
-/** A single pg client of the anchors' own pg module (bench/node_modules), for counts and done-checks. */
+/** A single pg client (the root pg module), for counts and done-checks. */
 async function anchorClient(flags: Flags) {
   const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: flags.url })
@@ -287,19 +287,19 @@ async function afterworkCount(svc: AnyService, state?: string): Promise<number> 
 // graphile-worker
 
 async function graphileLogger() {
-  const { Logger } = await import('graphile-worker')
+  const { Logger } = await import('./anchors/graphile-worker.ts')
   return new Logger(() => () => {})
 }
 
 async function graphileUtils(flags: Flags) {
-  const { makeWorkerUtils } = await import('graphile-worker')
+  const { makeWorkerUtils } = await import('./anchors/graphile-worker.ts')
   const utils = await makeWorkerUtils({ connectionString: flags.url, schema: flags.schema, logger: await graphileLogger() })
   await utils.migrate()
   return utils
 }
 
 async function graphileRunner(impl: Impl, flags: Flags, concurrency: number, handler: (p: Payload) => void) {
-  const { run } = await import('graphile-worker')
+  const { run } = await import('./anchors/graphile-worker.ts')
   const batching = impl === 'graphile-batch'
   return run({
     connectionString: flags.url,
@@ -326,7 +326,7 @@ function graphileUnfinishedSql(flags: Flags): string {
 // pg-boss
 
 async function pgBoss(impl: Impl, flags: Flags) {
-  const { PgBoss } = await import('pg-boss')
+  const { PgBoss } = await import('./anchors/pg-boss.ts')
   const fast = impl === 'pgboss-fast'
   const boss = new PgBoss({ connectionString: flags.url, schema: flags.schema, ...(fast ? { useListenNotify: true } : {}) })
   boss.on('error', (error) => process.stderr.write(`pg-boss error: ${String(error)}\n`))
@@ -458,7 +458,7 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
   }
   // Load the library first: module loading is not the worker's start-up.
   if (impl === 'graphile' || impl === 'graphile-batch') await graphileLogger()
-  if (impl === 'pgboss' || impl === 'pgboss-fast') await import('pg-boss')
+  if (impl === 'pgboss' || impl === 'pgboss-fast') await import('./anchors/pg-boss.ts')
   const storeCpu = impl === 'bullmq' ? () => redisCpuUs(flags.redis) : async () => postgresCpuUs()
   const s0 = await storeCpu()
   let end: Awaited<ReturnType<typeof finishedOrCapped>>
@@ -613,7 +613,7 @@ async function latencyProducer(impl: Impl, flags: Flags): Promise<{ add: (p: Pay
     case 'pgboss':
     case 'pgboss-fast': {
       // A producer-only instance: no maintenance or scheduling, so it only sends.
-      const { PgBoss } = await import('pg-boss')
+      const { PgBoss } = await import('./anchors/pg-boss.ts')
       const boss = new PgBoss({ connectionString: flags.url, schema: flags.schema, supervise: false, schedule: false })
       boss.on('error', (error) => process.stderr.write(`pg-boss error: ${String(error)}\n`))
       await boss.start()

@@ -2,7 +2,7 @@
  * The durable queue on PostgreSQL against graphile-worker 0.18 and pg-boss 12 on the same database
  * (each with its defaults and with its fastest documented settings) and BullMQ on the local Redis,
  * in one run. Needs Node 22+ for the anchors: run it with Node 24 (see bench/RESULTS.md, "Durable
- * queue (PostgreSQL)", for the set-up of bench/node_modules):
+ * queue (PostgreSQL)", for the set-up of bench/anchors):
  *
  *   PATH="$NODE24"/bin:$PATH \
  *   node --conditions=afterwork-source --import tsx bench/queue-postgres.ts [--runs 5] [--jobs 10000]
@@ -56,7 +56,7 @@ const targets = { drainOverGraphileBatch: 1, pickupP50Ms: 2, rssMiB: 100, deepOv
 
 const workerScript = fileURLToPath(new URL('./queue-postgres-worker.ts', import.meta.url))
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
-const benchDir = fileURLToPath(new URL('./', import.meta.url))
+const anchorsDir = fileURLToPath(new URL('./anchors/', import.meta.url))
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
 const MIB = 1024 * 1024
 /** No single measurement takes this long; a child past it is stuck. */
@@ -567,9 +567,9 @@ async function versions(s: Settings): Promise<Record<string, string>> {
     postgres: await setting('server_version'),
     'postgres synchronous_commit': await setting('synchronous_commit'),
     'postgres shared_buffers': await setting('shared_buffers'),
-    'graphile-worker': pkg(benchDir, 'graphile-worker'),
-    'pg-boss': pkg(benchDir, 'pg-boss'),
-    'pg (anchors)': pkg(benchDir, 'pg'),
+    'graphile-worker': pkg(anchorsDir, 'graphile-worker'),
+    'pg-boss': pkg(anchorsDir, 'pg-boss'),
+    'pg (anchors)': pkg(anchorsDir, 'pg'),
     'pg (afterwork)': pkg(repoRoot, 'pg'),
     bullmq: pkg(repoRoot, 'bullmq'),
     ioredis: pkg(repoRoot, 'ioredis'),

@@ -1,3 +1,5 @@
+import { onAbort } from './abort-fanout.js'
+
 /**
  * The one way the library reads time and waits. Every component takes `clock?` in its options and
  * defaults to {@link systemClock}; tests pass a `ManualClock` from `afterwork/testing`.
@@ -21,15 +23,16 @@ export const systemClock: Clock = {
   sleep(ms, signal) {
     if (signal?.aborted) return Promise.reject(signal.reason)
     return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(timer)
-        reject(signal?.reason)
-      }
       const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort)
+        leave?.()
         resolve()
       }, Math.max(0, ms))
-      signal?.addEventListener('abort', onAbort, { once: true })
+      const leave =
+        signal &&
+        onAbort(signal, () => {
+          clearTimeout(timer)
+          reject(signal.reason)
+        })
     })
   },
 }

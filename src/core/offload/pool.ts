@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Piscina } from 'piscina'
+import { onAbort } from '../abort-fanout.js'
 import { withDeadline, type Clock } from '../clock.js'
 import { deferred, type Deferred } from '../deferred.js'
 import { toMs, type Duration } from '../duration.js'
@@ -184,8 +185,7 @@ export class OffloadPool {
       reason = why
       cancel.resolve(CANCELLED)
     }
-    const onAbort = () => onCancel(signal?.reason)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const leave = signal && onAbort(signal, () => onCancel(signal.reason))
     if (timeoutMs !== undefined) {
       this.#clock.sleep(timeoutMs, timersSignal()).then(
         () => onCancel(new AfterworkError('ERR_TIMEOUT', `Offloaded ${label} did not finish within its timeout of ${timeoutMs} ms`)),
@@ -215,7 +215,7 @@ export class OffloadPool {
         { cause: reason },
       )
     } finally {
-      signal?.removeEventListener('abort', onAbort)
+      leave?.()
       // A reason of our own: the default one is a DOMException, costly to build on every run.
       timers?.abort(SETTLED)
     }

@@ -1,0 +1,2 @@
+// graphile-worker resolved from bench/anchors/node_modules (it needs Node 22+, so it is not a root dependency).
+export * from 'graphile-worker'
