@@ -1,7 +1,8 @@
 /**
  * HTTP overhead of afterwork on each framework it adapts (Hono, Fastify, Express, plain node:http):
- * the bare framework, the framework + afterwork's middleware (plugin, listener wrapper), and the
- * same plus one background task per request.
+ * the bare framework (`bare`), the framework with one empty middleware or hook (`floor`: what any
+ * middleware costs there), the framework + afterwork's middleware (`mw`: plugin, listener wrapper),
+ * and the same plus one background task per request (`task`).
  *
  *   node --conditions=afterwork-source --import tsx bench/http-overhead.ts [--runs 5] [--duration 10]
  *     [--connections 50] [--warmup 2] [--frameworks hono,fastify,express,node]
@@ -11,7 +12,7 @@
  * p99, it reads the server's CPU time (utime + stime from /proc/<pid>/stat) right before and after
  * the measured run and divides by the requests completed: on a shared machine req/s mostly says how
  * much CPU the server was given, CPU per request much less so. Configurations alternate
- * (bare, mw, task, bare, ...) so slow drifts of the machine hit all three alike, and the ratios are
+ * (bare, floor, mw, task, bare, ...) so slow drifts of the machine hit all four alike, and the ratios are
  * taken per round and framework; each round runs every framework in turn.
  *
  * Prints a markdown table on stdout (progress goes to stderr) and writes every run's raw figures to
@@ -28,7 +29,7 @@ import { parseArgs } from 'node:util'
 import type { Config, Framework, RanReport } from './http-server.js'
 import { type Spread, spread } from './harness.js'
 
-const order: readonly Config[] = ['bare', 'mw', 'task']
+const order: readonly Config[] = ['bare', 'floor', 'mw', 'task']
 const allFrameworks: readonly Framework[] = ['hono', 'fastify', 'express', 'node']
 const targets = { mw: 1.1, task: 1.15 } as const
 
@@ -248,12 +249,12 @@ function fmt(s: Spread, digits: number, unit = ''): string {
   return `${n(s.median)} (${n(s.min)}–${n(s.max)})`
 }
 
-/** CPU per request of `config` over bare's, round by round (each round ran the three back to back). */
-function pairedRatios(runs: Run[], config: Config): number[] {
-  const bare = runs.filter((r) => r.config === 'bare')
+/** CPU per request of `config` over bare's, round by round (each round ran the four back to back). */
+function pairedRatios(runs: Run[], config: Config, base: Config = 'bare'): number[] {
+  const bases = runs.filter((r) => r.config === base)
   return runs
     .filter((r) => r.config === config)
-    .map((r) => r.cpuUsPerRequest / bare.find((b) => b.round === r.round)!.cpuUsPerRequest)
+    .map((r) => r.cpuUsPerRequest / bases.find((b) => b.round === r.round)!.cpuUsPerRequest)
 }
 
 /** One report per framework, each with its own bare baseline. */
@@ -282,6 +283,9 @@ function report(runs: Run[]): string {
       const ratio = spread(pairedRatios(runs, config))
       return `| ${config}/bare | ${fmt(ratio, 3)} | ≤ ${targets[config].toFixed(2)} | ${ratio.median <= targets[config] ? 'yes' : 'no'} |`
     }),
+    `| floor/bare (any middleware) | ${fmt(spread(pairedRatios(runs, 'floor')), 3)} | | |`,
+    `| mw/floor (afterwork's own share) | ${fmt(spread(pairedRatios(runs, 'mw', 'floor')), 3)} | | |`,
+    `| task/floor | ${fmt(spread(pairedRatios(runs, 'task', 'floor')), 3)} | | |`,
   ]
   const suspect = runs.filter((r) => r.problems.length > 0)
   for (const r of suspect) lines.push('', `Warning: ${r.config} round ${r.round}: ${r.problems.join('; ')}`)

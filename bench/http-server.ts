@@ -15,7 +15,8 @@ import { afterwork, afterworkErrors, type AfterworkEnv } from 'afterwork/hono'
 import { Hono } from 'hono'
 
 // Only types are exported: importing a value would start a server in the importing process.
-const configs = ['bare', 'mw', 'task'] as const
+// floor: the framework with one empty middleware (or hook): what any middleware costs before afterwork does anything.
+const configs = ['bare', 'floor', 'mw', 'task'] as const
 export type Config = (typeof configs)[number]
 const frameworks = ['hono', 'fastify', 'express', 'node'] as const
 export type Framework = (typeof frameworks)[number]
@@ -46,8 +47,13 @@ function parseArgs(argv: string[]): { config: Config; port: number; framework: F
   return { config: config as Config, port: Number(port), framework }
 }
 
-function bareApp(): Hono {
+function bareApp(withEmptyMiddleware: boolean): Hono {
   const app = new Hono()
+  if (withEmptyMiddleware) {
+    app.use(async (_c, next) => {
+      await next()
+    })
+  }
   app.get('/', (c) => c.json({ hello: 'world' }))
   app.get('/__ran', (c) => c.json({ scheduled, ran, pending: 0, failed: 0 } satisfies RanReport))
   return app
@@ -87,7 +93,7 @@ function addTask(background: { add(fn: () => Promise<void>): void } | undefined,
 }
 
 async function startedService(config: Config): Promise<AnyService | undefined> {
-  if (config === 'bare') return undefined
+  if (config === 'bare' || config === 'floor') return undefined
   const svc = createService({ logger: silentLogger })
   await svc.start()
   return svc
@@ -99,6 +105,7 @@ async function fastifyServer(config: Config): Promise<Server> {
   const svc = await startedService(config)
   const app = Fastify()
   if (svc) await app.register(awFastify.afterwork(svc))
+  if (config === 'floor') app.addHook('onRequest', (_request, _reply, done) => done())
   app.get('/', async (request) => {
     addTask(request.background, config === 'task')
     return { hello: 'world' }
@@ -113,6 +120,7 @@ async function expressServer(config: Config): Promise<Server> {
   const svc = await startedService(config)
   const app = express()
   if (svc) app.use(awExpress.afterwork(svc))
+  if (config === 'floor') app.use((_req, _res, next) => next())
   app.get('/', (req, res) => {
     addTask(req.background, config === 'task')
     res.json({ hello: 'world' })
@@ -126,7 +134,10 @@ async function nodeServer(config: Config): Promise<Server> {
   const { withAfterwork } = await import('afterwork/node')
   const svc = await startedService(config)
   const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
-  if (!svc) return createServer((req, res) => json(res, req.url === '/__ran' ? ranReport(svc) : { hello: 'world' }))
+  const bare: RequestListener = (req, res) => json(res, req.url === '/__ran' ? ranReport(svc) : { hello: 'world' })
+  // A bare listener has no middleware; its floor is one wrapping function call.
+  if (config === 'floor') return createServer((req, res) => bare(req, res))
+  if (!svc) return createServer(bare)
   const listener: RequestListener = withAfterwork(svc, (req, res, ctx) => {
     ctx.route = req.url === '/__ran' ? '/__ran' : '/'
     if (ctx.route === '/') addTask(ctx.background, config === 'task')
@@ -146,7 +157,7 @@ async function main(): Promise<void> {
   if (framework === 'fastify') return listen(await fastifyServer(config), port)
   if (framework === 'express') return listen(await expressServer(config), port)
   if (framework === 'node') return listen(await nodeServer(config), port)
-  const app = config === 'bare' ? bareApp() : await afterworkApp(config === 'task')
+  const app = config === 'bare' || config === 'floor' ? bareApp(config === 'floor') : await afterworkApp(config === 'task')
   serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
     process.stdout.write(`${JSON.stringify({ port: info.port })}\n`)
   })

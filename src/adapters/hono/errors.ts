@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { answerError, answerHttpError } from '../error-response.js'
-import type { RequestScope } from '../request-scope.js'
+import { scopeOf } from '../request-scope.js'
 
 /**
  * `app.onError(afterworkErrors)`: answers afterwork's errors in the one shape every adapter uses
@@ -11,7 +11,7 @@ import type { RequestScope } from '../request-scope.js'
  * a middleware's `await next()`, so this has to be the app's error handler.
  */
 export function afterworkErrors(error: Error, c: Context): Response {
-  const scope = c.get('afterwork') as RequestScope | undefined
+  const scope = scopeOf(c)
   if (error instanceof HTTPException) {
     if (error.res) {
       if (scope && error.status >= 500) scope.threw = true

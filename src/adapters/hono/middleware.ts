@@ -4,7 +4,7 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import { closeOnResponseClose, closeRequestScope, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
+import { attachScope, closeOnResponseClose, closeRequestScope, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
 
@@ -16,7 +16,6 @@ export interface AfterworkVariables<S> {
   state: S
   /** The incoming `x-request-id` when well-formed, else a fresh UUID; echoed in the response. */
   requestId: string
-  afterwork: RequestScope
 }
 
 /**
@@ -53,7 +52,8 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
     // Read the raw Node header when there is one: c.req.header() would build a full Headers object.
     const requestId = requestIdFrom(incoming ? requestIdHeader(incoming) : c.req.header('x-request-id'))
     const scope = openRequestScope(svc, requestId)
-    c.set('afterwork', scope)
+    // Beside the context, not in c.var: Hono rebuilds c.var from all variables on every access.
+    attachScope(c, scope)
     c.set('requestId', requestId)
     c.set('background', scope.background)
     if (outgoing) {

@@ -1,7 +1,8 @@
+import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
 import { onAbort } from '../abort-fanout.js'
 import { withDeadline, type Clock } from '../clock.js'
 import { deferred, type Deferred } from '../deferred.js'
@@ -60,6 +61,11 @@ const SETTLED = Symbol('settled')
 
 // The built package runs dist/core/offload/pool.js next to worker-entry.js; tsx and vitest run the
 // sources, where the entry is the .ts file (its thread then needs a TypeScript loader: execArgv).
+// piscina loads with the first pool (about 7 MiB of RSS that a service which never offloads does
+// not pay); it is CommonJS, so require() loads it synchronously.
+const requireModule = createRequire(import.meta.url)
+const loadPiscina = (): typeof Piscina => (requireModule('piscina') as typeof import('piscina')).Piscina
+
 const workerEntry = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.ts' : './worker-entry.js', import.meta.url).href
 
 /**
@@ -81,6 +87,7 @@ export class OffloadPool {
   readonly #maxQueue: number
   readonly #execArgv: string[] | undefined
   #pool: Piscina | undefined
+  #started = false
   #stopping: Promise<void> | undefined
   #destroying = false
   /** Tasks handed to piscina and not settled there yet (queued or on a thread). */
@@ -108,11 +115,18 @@ export class OffloadPool {
     this.#execArgv = opts.execArgv
   }
 
-  /** Creates the thread pool; threads start on first use unless minThreads > 0. Idempotent. */
+  /** Readies the pool: threads (and piscina itself) start on first use unless minThreads > 0. Idempotent. */
   start(): Promise<void> {
     if (this.#stopping) return Promise.reject(new AfterworkError('ERR_SERVICE_STOPPED', 'The offload pool was stopped; create a new one'))
-    if (this.#pool) return Promise.resolve()
-    const pool = new Piscina({
+    this.#started = true
+    if (this.#minThreads > 0) this.#createPool()
+    return Promise.resolve()
+  }
+
+  #createPool(): Piscina {
+    if (this.#pool) return this.#pool
+    const PiscinaPool = loadPiscina()
+    const pool = new PiscinaPool({
       filename: workerEntry,
       minThreads: this.#minThreads,
       maxThreads: this.#maxThreads,
@@ -125,7 +139,7 @@ export class OffloadPool {
     // reported here; without a listener the EventEmitter would throw it on the main thread.
     pool.on('error', (error: unknown) => this.#log.error({ err: error }, 'an offload thread failed outside any task'))
     this.#pool = pool
-    return Promise.resolve()
+    return pool
   }
 
   /**
@@ -143,9 +157,9 @@ export class OffloadPool {
   async run<T = unknown>(module: URL | string, exportName: string, input: unknown, opts: OffloadRunOptions = {}): Promise<T> {
     const { signal } = opts
     signal?.throwIfAborted()
-    const pool = this.#pool
     if (this.#stopping) throw new AfterworkError('ERR_SERVICE_STOPPED', 'The offload pool was stopped and runs nothing more')
-    if (!pool) throw new AfterworkError('ERR_SERVICE_NOT_STARTED', 'The offload pool is not started: call start() (the Service does) before run()')
+    if (!this.#started) throw new AfterworkError('ERR_SERVICE_NOT_STARTED', 'The offload pool is not started: call start() (the Service does) before run()')
+    const pool = this.#createPool()
     const href = moduleHref(module)
     if (typeof exportName !== 'string' || exportName === '') invalidOption('exportName', exportName, 'the name of an exported function')
     const timeoutMs = opts.timeout === undefined ? undefined : toMs(opts.timeout, 'timeout')
