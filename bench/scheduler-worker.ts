@@ -33,6 +33,8 @@ export interface RssResult {
   /** process.memoryUsage() after gc(), in bytes, with the library loaded (and, for afterwork, the Service created). */
   before: MemorySample
   after: MemorySample
+  /** After some seconds idle (bench/scheduler-rss.mjs only). */
+  settled?: MemorySample
   /** Wall time to register the schedules and start them, in ms. */
   registerMs: number
 }
