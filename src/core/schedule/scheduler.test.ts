@@ -77,7 +77,10 @@ describe('interval schedules', () => {
     expect(runs).toBe(2)
     expect(events['schedule:skipped'].map((e) => e.slot.getTime())).toEqual([T0 + 2_000, T0 + 3_000])
     expect(svc.schedules.get('slow')).toMatchObject({ runs: 2, skipped: 2 })
-    await svc.stop()
+    // The run started at 4 s finishes at 6.5 s, before the shutdown's soft deadline.
+    const stopping = svc.stop()
+    await base.advance(2_500)
+    await stopping
   })
 
   it('allow overlap up to maxInstances', async () => {
@@ -88,7 +91,9 @@ describe('interval schedules', () => {
     await base.advance(4_000)
     expect(runs).toBe(4)
     expect(events['schedule:skipped']).toEqual([])
-    await svc.stop()
+    const stopping = svc.stop()
+    await base.advance(2_500)
+    await stopping
   })
 
   it('keep firing after a run throws, and count the failure', async () => {
@@ -275,7 +280,7 @@ describe('schedule definitions', () => {
     await svc.stop()
   })
 
-  it('aborts running runs at shutdown', async () => {
+  it('aborts a run still going 1 s before the shutdown deadline, not before', async () => {
     const { svc, base } = setup()
     let reason: unknown
     svc.every('1m', async function long(_: undefined, ctx) {
@@ -284,8 +289,26 @@ describe('schedule definitions', () => {
     await svc.start()
     await base.advance('1m')
     const stopping = svc.stop()
-    await base.advance('10s')
+    // shutdown.work is 8 s: the signal aborts at 7 s.
+    await base.advance(6_999)
+    expect(reason).toBeUndefined()
+    await base.advance(1)
     await stopping
     expect(reason).toMatchObject({ code: 'ERR_SHUTDOWN' })
+  })
+
+  it('lets a run that ends within the shutdown time finish with its signal untouched', async () => {
+    const { svc, base } = setup()
+    let finished: { aborted: boolean } | undefined
+    svc.every('1m', async function report(_: undefined, ctx) {
+      await base.sleep(3_000, ctx.signal)
+      finished = { aborted: ctx.signal.aborted }
+    })
+    await svc.start()
+    await base.advance('1m')
+    const stopping = svc.stop()
+    await base.advance(3_000)
+    await stopping
+    expect(finished).toEqual({ aborted: false })
   })
 })

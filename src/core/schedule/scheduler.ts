@@ -190,8 +190,8 @@ export class Scheduler {
    */
   async stop(timeoutMs: number, graceMs = 1_000): Promise<void> {
     this.#stop.abort(new ShutdownError())
-    // Running runs see the shutdown at once (as before), without one abort listener per run on #stop.
-    for (const s of this.#schedules.values()) for (const controller of s.running) controller.abort(this.#stop.signal.reason)
+    // Running runs keep their signals until the soft deadline (docs/lifecycle.md, step 5): a run
+    // that can finish in time is not cut short.
     this.#wake.abort(TIMER_CANCELLED)
     await this.#loop
     if (this.#active === 0) return
