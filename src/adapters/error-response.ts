@@ -48,13 +48,13 @@ export function errorAnswer(error: unknown, requestId?: string): ErrorAnswer {
 }
 
 /**
- * The one error path of every adapter: maps `error` with {@link errorAnswer}, marks the request as
- * having thrown (input errors excepted: a 422 is the client's mistake), and logs the unexpected ones
+ * The one error path of every adapter: maps `error` with {@link errorAnswer}, counts it as an error
+ * when the answer is 5xx (a 404 or 422 is the client's mistake, as for thrown HTTP errors), and logs the unexpected ones
  * (the bare 500s) with the request id through the service's logger.
  */
 export function answerError(error: unknown, scope: RequestScope | undefined): ErrorAnswer {
   const answer = errorAnswer(error, scope?.requestId)
-  if (scope && !(error instanceof ValidationError)) scope.threw = true
+  if (scope && answer.status >= 500) scope.threw = true
   if (answer.status === 500) {
     if (scope) scope.service.log.error({ err: error, requestId: scope.requestId }, 'request failed')
     else console.error('afterwork: request failed (the afterwork middleware did not run)', error)

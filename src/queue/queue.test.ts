@@ -7,6 +7,8 @@ import { createService } from '../service.js'
 import { ManualClock } from '../testing/manual-clock.js'
 import { createTestService } from '../testing/test-service.js'
 import { cancelJob, snooze } from './task.js'
+import type { JobRow } from './driver.js'
+import { toStatus } from './queue.js'
 
 function setup(opts: { lease?: string; concurrency?: number } = {}) {
   const clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'))
@@ -211,5 +213,24 @@ describe('createTestService and background.add(task, input)', () => {
     await svc.background.idle()
     expect(failures).toEqual(['send-email ERR_VALIDATION'])
     await svc.stop()
+  })
+})
+
+describe('toStatus', () => {
+  const row: JobRow = {
+    id: 'j1', queue: 'default', name: 'report', payload: '{}', state: 'running', priority: 0, attempt: 1, maxAttempts: 3,
+    runAt: 0, createdAt: 0, startedAt: 1_000, finishedAt: null, workerId: 'w', leaseUntil: 7_000, cancelRequested: false,
+    uniqueKey: null, result: null, error: null, progress: { fraction: 0.83, message: 'rendering' }, timeoutMs: null,
+  }
+
+  it('reports the last fraction while the job runs, and 1 with the last message once it succeeded', () => {
+    expect(toStatus(row).progress).toEqual({ fraction: 0.83, message: 'rendering' })
+    const done = toStatus({ ...row, state: 'succeeded', finishedAt: 2_000, result: '{"ok":true}' })
+    expect(done.progress).toEqual({ fraction: 1, message: 'rendering' })
+    expect(done).toMatchObject({ result: { ok: true }, durationMs: 1_000 })
+  })
+
+  it('keeps the last fraction of a job that failed', () => {
+    expect(toStatus({ ...row, state: 'failed', finishedAt: 2_000 }).progress).toEqual({ fraction: 0.83, message: 'rendering' })
   })
 })

@@ -288,7 +288,8 @@ export function toStatus(row: JobRow): JobStatus {
     id: row.id,
     name: row.name,
     state: row.state,
-    progress: row.progress ?? { fraction: row.state === 'succeeded' ? 1 : 0 },
+    // A job that succeeded is done, whatever fraction it last reported (as in-process jobs).
+    progress: row.state === 'succeeded' ? { ...row.progress, fraction: 1 } : (row.progress ?? { fraction: 0 }),
     ...(row.state === 'succeeded' && row.result !== null ? { result: JSON.parse(row.result) as unknown } : {}),
     ...(row.error ? { error: row.error } : {}),
     attempt: row.attempt,

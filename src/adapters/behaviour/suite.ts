@@ -6,6 +6,7 @@ import { z } from 'zod'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import type { Logger } from '../../core/logger.js'
 import { silentLogger } from '../../core/logger.js'
+import { AfterworkError } from '../../core/errors.js'
 import { currentRequestId } from '../../core/request-context.js'
 import { createService, type AnyService } from '../../service.js'
 import { agentSocket, eventually, keepAliveAgent, latch, open, rawConnection, requestSeen, responsesClosed, send, tryConnect, turn } from './http.js'
@@ -101,7 +102,10 @@ async function setup(factory: AdapterFactory, opts: { maxPending?: number; holdW
       })
       return { email: body.email }
     },
-    item: (id) => ({ id }),
+    item(id) {
+      if (id === 'missing') throw new AfterworkError('ERR_JOB_NOT_FOUND', 'No job missing')
+      return { id }
+    },
     boom() {
       throw new Error('database exploded')
     },
@@ -213,14 +217,16 @@ export function runAdapterBehaviourSuite(name: string, factory: AdapterFactory):
 
     it('counts requests and errors by method, route template and status class', async () => {
       const { svc, app } = await setup(factory)
-      const closed = responsesClosed(app.server, 5)
+      const closed = responsesClosed(app.server, 6)
       await send(app.url, { path: '/items/1' })
       await send(app.url, { path: '/items/2' })
       await send(app.url, { path: '/boom' })
       await send(app.url, json({}))
       await send(app.url, json({ email: 'ada@example.com', name: 'Ada' }))
+      // A thrown 404 is answered, and like the 422 it is the client's mistake, not an error.
+      expect((await send(app.url, { path: '/items/missing' })).status).toBe(404)
       await closed
-      expect(svc.metrics.snapshot()).toMatchObject({ requests: 5, errors: 1 })
+      expect(svc.metrics.snapshot()).toMatchObject({ requests: 6, errors: 1 })
       const text = await svc.metrics.prometheus()
       expect(text).toContain('afterwork_http_requests_total{method="GET",route="/items/:id",status_class="2xx"} 2')
       expect(text).toContain('afterwork_http_requests_total{method="POST",route="/signup",status_class="4xx"} 1')
