@@ -19,15 +19,31 @@ export function uuidv7(nowMs: number): string {
     sequence = 0
   }
   lastMs = ms
-  const bytes = crypto.getRandomValues(new Uint8Array(16))
-  let ts = ms
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ts % 256
-    ts = Math.floor(ts / 256)
+  const r = randomBytes(8)
+  // 48 bits of time as 12 hex digits; 2^48 ms fits a double exactly.
+  const time = ms.toString(16).padStart(12, '0')
+  const pool = randomPool
+  return (
+    `${time.slice(0, 8)}-${time.slice(8)}-${HEX[0x70 | (sequence >> 8)]}${HEX[sequence & 0xff]}-` +
+    `${HEX[0x80 | ((pool[r] as number) & 0x3f)]}${HEX[pool[r + 1] as number]}-` +
+    `${HEX[pool[r + 2] as number]}${HEX[pool[r + 3] as number]}${HEX[pool[r + 4] as number]}${HEX[pool[r + 5] as number]}${HEX[pool[r + 6] as number]}${HEX[pool[r + 7] as number]}`
+  )
+}
+
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'))
+
+// Random bytes are drawn from the OS 4 KiB at a time: one getRandomValues call per id was most of
+// an in-process job's start cost.
+const randomPool = new Uint8Array(4096)
+let randomOffset = randomPool.length
+
+/** The offset in `randomPool` of `n` fresh random bytes. */
+function randomBytes(n: number): number {
+  if (randomOffset + n > randomPool.length) {
+    crypto.getRandomValues(randomPool)
+    randomOffset = 0
   }
-  bytes[6] = 0x70 | (sequence >> 8)
-  bytes[7] = sequence & 0xff
-  bytes[8] = 0x80 | ((bytes[8] as number) & 0x3f)
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  const at = randomOffset
+  randomOffset += n
+  return at
 }

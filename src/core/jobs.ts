@@ -82,7 +82,8 @@ interface JobRecord {
   createdAt: number
   startedAt?: number
   finishedAt?: number
-  controller: AbortController
+  /** Made when the handler first reads `ctx.signal` or the job is aborted (see {@link controllerOf}). */
+  controller?: AbortController
   /** Why the signal was aborted: decides between cancelled and failed when the handler throws. */
   abortedFor?: 'cancel' | 'timeout' | 'shutdown'
   done: Deferred<void>
@@ -182,7 +183,6 @@ export class Jobs {
       input: value,
       progress: { fraction: 0 },
       createdAt: this.#opts.clock.now(),
-      controller: new AbortController(),
       done: deferred(),
     }
     this.#jobs.set(job.id, job)
@@ -208,7 +208,7 @@ export class Jobs {
     }
     this.#setState(job, 'cancelling')
     job.abortedFor = 'cancel'
-    job.controller.abort(why)
+    controllerOf(job).abort(why)
     this.#opts.events.emit('job:cancelling', { id: job.id, name: job.kind.name })
     return 'cancelling'
   }
@@ -248,7 +248,7 @@ export class Jobs {
     for (const job of running()) {
       if (job.state === 'running') this.#setState(job, 'cancelling')
       job.abortedFor ??= 'shutdown'
-      job.controller.abort(shutdown)
+      controllerOf(job).abort(shutdown)
     }
     if (!(await withDeadline(this.#opts.clock, graceMs, all())).timedOut) return
     const left = running()
@@ -266,21 +266,28 @@ export class Jobs {
     events.emit('job:running', { id: job.id, name: kind.name, attempt: 1 })
     const ctx: RunContext = {
       id: job.id,
-      signal: job.controller.signal,
+      get signal() {
+        return controllerOf(job).signal
+      },
       attempt: 1,
       progress: (fraction, message) => {
         if (!Number.isFinite(fraction)) return
         job.progress = { fraction: Math.min(1, Math.max(0, fraction)), ...(message === undefined ? {} : { message }) }
       },
-      log: log.child({ job: kind.name, jobId: job.id }),
+      // Made on first use: a child logger per job is a large share of a short job's cost.
+      get log() {
+        childLog ??= log.child({ job: kind.name, jobId: job.id })
+        return childLog
+      },
     }
-    const timer = new AbortController()
-    if (kind.timeoutMs !== undefined) {
+    let childLog: Logger | undefined
+    const timer = kind.timeoutMs === undefined ? undefined : new AbortController()
+    if (timer && kind.timeoutMs !== undefined) {
       const timeoutMs = kind.timeoutMs
       clock.sleep(timeoutMs, timer.signal).then(
         () => {
           job.abortedFor ??= 'timeout'
-          job.controller.abort(new AfterworkError('ERR_TIMEOUT', `Job "${kind.name}" ran longer than its timeout (${timeoutMs} ms)`))
+          controllerOf(job).abort(new AfterworkError('ERR_TIMEOUT', `Job "${kind.name}" ran longer than its timeout (${timeoutMs} ms)`))
         },
         () => {},
       )
@@ -291,14 +298,14 @@ export class Jobs {
       .then(
         (result) => this.#finish(job, 'succeeded', result, undefined),
         (error: unknown) => {
-          const aborted = job.controller.signal.aborted
-          if (aborted && job.abortedFor === 'timeout') this.#finish(job, 'failed', undefined, job.controller.signal.reason)
-          else if (aborted) this.#finish(job, 'cancelled', undefined, job.controller.signal.reason)
+          const signal = job.controller?.signal
+          if (signal?.aborted && job.abortedFor === 'timeout') this.#finish(job, 'failed', undefined, signal.reason)
+          else if (signal?.aborted) this.#finish(job, 'cancelled', undefined, signal.reason)
           else this.#finish(job, 'failed', undefined, error)
         },
       )
       .finally(() => {
-        timer.abort(TIMER_CANCELLED)
+        timer?.abort(TIMER_CANCELLED)
         kind.running--
         const next = kind.waiting.shift()
         if (next) this.#run(next)
@@ -394,4 +401,13 @@ export class JobKind<I, R> {
   async wait(id: string, opts: { timeout?: Duration } = {}): Promise<JobStatus<R>> {
     return (await this.#jobs.wait(id, opts)) as JobStatus<R>
   }
+}
+
+/**
+ * The job's AbortController, made on first need: most short jobs never read their signal, and one
+ * controller per job was the largest cost of starting one after the id.
+ */
+function controllerOf(job: JobRecord): AbortController {
+  job.controller ??= new AbortController()
+  return job.controller
 }
