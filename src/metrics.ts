@@ -1,4 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { createRequire } from 'node:module'
+import type { Registry } from 'prom-client'
+import { BucketHistogram } from './metrics-histogram.js'
 import type { Events } from './core/events.js'
 import type { JobCount } from './queue/driver.js'
 import type { BackgroundStats } from './core/background-tasks.js'
@@ -38,23 +40,57 @@ interface HttpSeries {
   errors: number
 }
 
+// prom-client (about 11 MiB of RSS) loads with the registry, on the first scrape or the first read
+// of `registry`: a worker nobody scrapes never pays for it. It is CommonJS, so require() is synchronous.
+const requireModule = createRequire(import.meta.url)
+const loadPromClient = () => requireModule('prom-client') as typeof import('prom-client')
+
+/** Durable job attempts finished, by queue, task and outcome. */
+interface AttemptSeries {
+  labels: { queue: string; task: string; outcome: string }
+  count: number
+}
+
 /**
- * A Service's metrics, in its own prom-client Registry. The request path only bumps plain numbers in
- * a Map; prom-client sees them at scrape time (`collect`), so counting costs well under a
- * microsecond per request.
+ * A Service's metrics, in its own prom-client Registry. Everything is counted in plain numbers and
+ * Maps; prom-client reads them at scrape time (`collect`), so counting costs well under a
+ * microsecond per request, and the registry itself is built on first use.
  */
 export class ServiceMetrics {
-  readonly registry = new Registry()
   readonly #http = new Map<string, HttpSeries>()
   #requests = 0
   #errors = 0
   readonly #background: () => BackgroundStats
+  readonly #sources: MetricSources
+  readonly #opts: ServiceMetricsOptions
+  #registry: Registry | undefined
+  readonly #attempts = new Map<string, AttemptSeries>()
+  readonly #lag = new BucketHistogram('afterwork_queue_lag_seconds', "From a durable job's run time to its claim", [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120])
+  readonly #runTime = new BucketHistogram('afterwork_queue_run_seconds', 'Durable job attempt run time, by queue and task', [0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120, 600])
+  #rescued = 0
 
   constructor(sources: MetricSources, opts: ServiceMetricsOptions = {}) {
+    this.#background = sources.background
+    this.#sources = sources
+    this.#opts = opts
+    if (sources.queue) this.#countQueueEvents(sources.events)
+    // Process metrics sample GC and event-loop delay from the moment they are registered.
+    if (opts.processMetrics) this.#registry = this.#build()
+  }
+
+  /** The service's own prom-client Registry; add your metrics to it. Built (and prom-client loaded) on first use. */
+  get registry(): Registry {
+    this.#registry ??= this.#build()
+    return this.#registry
+  }
+
+  #build(): Registry {
+    const { Counter, Gauge, Registry: PromRegistry, collectDefaultMetrics } = loadPromClient()
+    const registry = new PromRegistry()
+    const sources = this.#sources
     const { background, readiness } = sources
-    this.#background = background
     const http = this.#http
-    const registers = [this.registry]
+    const registers = [registry]
     new Counter({
       name: 'afterwork_http_requests_total',
       help: 'HTTP responses closed, by method, route template and status class',
@@ -148,12 +184,33 @@ export class ServiceMetrics {
         for (const s of sources.supervisors()) this.set({ supervisor: s.name }, s.state === 'gave-up' ? 1 : 0)
       },
     })
-    if (sources.queue) this.#queueMetrics(sources.queue, sources.events)
-    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry })
+    if (sources.queue) this.#queueMetrics(registry, sources.queue)
+    if (this.#opts.processMetrics) collectDefaultMetrics({ register: registry })
+    return registry
   }
 
-  #queueMetrics(counts: () => Promise<JobCount[]>, events: Events): void {
-    const registers = [this.registry]
+  /** Counts durable job outcomes, lag and run time as they happen, for the registry to read when scraped. */
+  #countQueueEvents(events: Events): void {
+    events.on('job:running', (e) => {
+      if (e.queue !== undefined && e.lagMs !== undefined) this.#lag.observe({ queue: e.queue }, e.lagMs / 1000)
+    })
+    const finished = (outcome: string) => (e: { name: string; queue?: string; durationMs?: number }) => {
+      if (e.queue === undefined) return
+      const key = `${e.queue}\u0000${e.name}\u0000${outcome}`
+      let series = this.#attempts.get(key)
+      if (series === undefined) this.#attempts.set(key, (series = { labels: { queue: e.queue, task: e.name, outcome }, count: 0 }))
+      series.count++
+      if (e.durationMs !== undefined) this.#runTime.observe({ queue: e.queue, task: e.name }, e.durationMs / 1000)
+    }
+    events.on('job:succeeded', finished('succeeded'))
+    events.on('job:failed', finished('failed'))
+    events.on('job:retrying', finished('retrying'))
+    events.on('job:rescued', (e) => void (this.#rescued += e.count))
+  }
+
+  #queueMetrics(registry: Registry, counts: () => Promise<JobCount[]>): void {
+    const { Counter, Gauge } = loadPromClient()
+    const registers = [registry]
     new Gauge({
       name: 'afterwork_queue_jobs',
       help: 'Durable jobs in the store, by queue, task and state',
@@ -164,37 +221,29 @@ export class ServiceMetrics {
         for (const c of await counts()) this.set({ queue: c.queue, task: c.name, state: c.state }, c.count)
       },
     })
-    const outcomes = new Counter({
+    const attempts = this.#attempts
+    new Counter({
       name: 'afterwork_queue_attempts_total',
       help: 'Durable job attempts finished by this process, by queue, task and outcome (retrying = failed with attempts left)',
       labelNames: ['queue', 'task', 'outcome'],
       registers,
+      collect() {
+        this.reset()
+        for (const s of attempts.values()) this.inc(s.labels, s.count)
+      },
     })
-    const lag = new Histogram({
-      name: 'afterwork_queue_lag_seconds',
-      help: 'From a durable job\'s run time to its claim',
-      labelNames: ['queue'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+    registry.registerMetric(this.#lag.metric())
+    registry.registerMetric(this.#runTime.metric())
+    const rescued = () => this.#rescued
+    new Counter({
+      name: 'afterwork_queue_rescued_total',
+      help: 'Durable jobs taken back from workers that stopped heartbeating',
       registers,
+      collect() {
+        this.reset()
+        this.inc(rescued())
+      },
     })
-    const runTime = new Histogram({
-      name: 'afterwork_queue_run_seconds',
-      help: 'Durable job attempt run time, by queue and task',
-      labelNames: ['queue', 'task'],
-      buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 30, 120, 600],
-      registers,
-    })
-    const rescues = new Counter({ name: 'afterwork_queue_rescued_total', help: 'Durable jobs taken back from workers that stopped heartbeating', registers })
-    events.on('job:running', (e) => e.queue !== undefined && e.lagMs !== undefined && lag.observe({ queue: e.queue }, e.lagMs / 1000))
-    const finished = (outcome: string) => (e: { name: string; queue?: string; durationMs?: number }) => {
-      if (e.queue === undefined) return
-      outcomes.inc({ queue: e.queue, task: e.name, outcome })
-      if (e.durationMs !== undefined) runTime.observe({ queue: e.queue, task: e.name }, e.durationMs / 1000)
-    }
-    events.on('job:succeeded', finished('succeeded'))
-    events.on('job:failed', finished('failed'))
-    events.on('job:retrying', finished('retrying'))
-    events.on('job:rescued', (e) => rescues.inc(e.count))
   }
 
   /**
