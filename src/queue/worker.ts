@@ -1,4 +1,3 @@
-import { hostname } from 'node:os'
 import { TIMER_CANCELLED, withDeadline, type Clock } from '../core/clock.js'
 import { deferred, type Deferred } from '../core/deferred.js'
 import { toMs, type Duration } from '../core/duration.js'
@@ -7,9 +6,12 @@ import type { Events } from '../core/events.js'
 import type { Logger } from '../core/logger.js'
 import { toErrorInfo, type RunContext } from '../core/run-context.js'
 import { validateWith } from '../core/validate.js'
+import { CompletionWriter, type Outcome } from './completion-writer.js'
 import type { Completion, JobRow } from './driver.js'
+import { Lane, type Buffered } from './lane.js'
 import type { Queue } from './queue.js'
 import { isCancelJob, isSnooze } from './task.js'
+import { registerWorker } from './worker-identity.js'
 
 export interface WorkerOptions {
   /** Jobs running at once, per queue: one number for every queue, or per queue name. @default 10 */
@@ -20,6 +22,31 @@ export interface WorkerOptions {
   pollInterval?: Duration
   /** Jobs claimed per query at most. @default 100 */
   claimBatch?: number
+  /**
+   * Jobs claimed ahead of the free slots, per queue (one number for every queue, or per queue name),
+   * into a local buffer, as graphile-worker's local queue does: a job starts from the buffer as soon
+   * as a slot frees, and the buffer is refilled, one claim at a time, when it falls below half. Short
+   * jobs then drain at the rate of large claims instead of concurrency ÷ claim latency, and run while
+   * a claim is in flight. `0` claims only for free slots.
+   *
+   * What it costs:
+   * - Priority: a job enqueued with a higher priority than the buffered ones waits for the claim that
+   *   refills the buffer: about `prefetch / 2` buffered jobs start first (more while that claim is in
+   *   flight), then it starts ahead of the rest. Lower `prefetch` where that wait matters.
+   * - Spread: buffered jobs belong to this worker; another worker with free slots cannot take them.
+   *   With long jobs on several workers, set it low (or `0`).
+   * - A buffered job is `running` in the store (its `startedAt` is the claim) and its lease is renewed
+   *   with the running jobs'. A graceful stop hands buffered jobs back at once, with the attempt not
+   *   counted. After a crash they are rescued once their lease expires, like running jobs, and the
+   *   claim has counted one attempt for each, as it has for a running job: a job claimed for its last
+   *   attempt then ends `failed` without having run.
+   * - Limits: a buffered job counts against its concurrency key (and a schedule's `maxInstances`) in
+   *   the store, so those limits hold. A rate limit counts starts at claim, and a buffered job starts
+   *   later than counted, so a queue with a rate-limited task is claimed for free slots only (no
+   *   prefetch): give rate-limited tasks their own queue to keep prefetching the others.
+   * @default min(1000, max(100, 2 × concurrency)) per queue
+   */
+  prefetch?: number | Record<string, number>
   /** Completions written per transaction at most. @default 100 */
   completionBatch?: number
   /** Finished jobs are deleted after this long. @default '7d' */
@@ -30,7 +57,7 @@ export interface WorkerOptions {
 
 interface Running {
   row: JobRow
-  queue: string
+  lane: Lane
   controller: AbortController
   /** Why the signal was aborted, when it was. */
   abortedFor?: 'cancel' | 'lost' | 'timeout' | 'shutdown'
@@ -38,19 +65,14 @@ interface Running {
   detached: boolean
 }
 
-interface Pending {
-  completion: Completion
-  row: JobRow
-  durationMs: number
-  error?: unknown
-}
-
-const MAX_IDENTITY_INDEX = 1_000
+/** The default prefetch is twice the concurrency, at least 100 and at most this. */
+const MAX_DEFAULT_PREFETCH = 1_000
 
 /**
- * Runs durable jobs: claims in batches, runs handlers with a RunContext, writes outcomes in batches,
- * renews leases apart from handler code, rescues jobs whose worker died, and on stop hands back what
- * it could not finish. Delivery is at least once: a job running at a crash runs again.
+ * Runs durable jobs: claims in batches into a buffer ahead of the free slots, runs handlers with a
+ * RunContext, writes outcomes in batches, renews leases apart from handler code, rescues jobs whose
+ * worker died, and on stop hands back what it could not finish. Delivery is at least once: a job
+ * running (or buffered) at a crash runs again.
  */
 export class Worker {
   readonly #queue: Queue<unknown>
@@ -60,23 +82,22 @@ export class Worker {
   readonly #random: () => number
   readonly #service: string
   readonly #concurrency: number | Record<string, number>
+  readonly #prefetch: number | Record<string, number> | undefined
   readonly #leaseMs: number
   readonly #pollMs: number
   readonly #claimBatch: number
-  readonly #completionBatch: number
   readonly #retentionMs: number
   readonly #explicitId: string | undefined
   readonly #running = new Map<string, Running>()
-  readonly #pending: Pending[] = []
-  readonly #wakes = new Map<string, AbortController>()
-  readonly #full = new Set<string>()
-  /** Slots promised to claims still in flight, per queue: two concurrent claims must not overfill. */
-  readonly #reserved = new Map<string, number>()
+  readonly #lanes = new Map<string, Lane>()
+  readonly #outcomes: CompletionWriter
+  /** Aborted by stop(): no more claims, rescues or prunes. */
   readonly #stop = new AbortController()
+  /** Aborted when stop() is done with the jobs: until then heartbeats keep the leases of jobs finishing during the stop. */
+  readonly #halt = new AbortController()
   #workerId = ''
-  #flushing: Promise<void> | undefined
-  #flushScheduled = false
   #loops: Promise<void>[] = []
+  #heartbeats: Promise<void> | undefined
   #settled: Deferred<void> | undefined
   #offWake: (() => void) | undefined
   #started = false
@@ -93,15 +114,30 @@ export class Worker {
     this.#random = deps.random
     this.#service = deps.service
     this.#concurrency = opts.concurrency ?? 10
+    this.#prefetch = opts.prefetch
     this.#leaseMs = toMs(opts.lease ?? '6s', 'worker.lease')
     this.#pollMs = toMs(opts.pollInterval ?? '1s', 'worker.pollInterval')
     this.#claimBatch = opts.claimBatch ?? 100
-    this.#completionBatch = opts.completionBatch ?? 100
+    const completionBatch = opts.completionBatch ?? 100
     this.#retentionMs = toMs(opts.retention ?? '7d', 'worker.retention')
     this.#explicitId = opts.workerId ?? (process.env.AFTERWORK_WORKER_ID || undefined)
     if (!(this.#claimBatch >= 1)) invalidOption('worker.claimBatch', opts.claimBatch, 'a number >= 1')
-    if (!(this.#completionBatch >= 1)) invalidOption('worker.completionBatch', opts.completionBatch, 'a number >= 1')
+    if (!(completionBatch >= 1)) invalidOption('worker.completionBatch', opts.completionBatch, 'a number >= 1')
     if (this.#leaseMs < 300) invalidOption('worker.lease', opts.lease, 'at least 300 ms')
+    this.#outcomes = new CompletionWriter({
+      queue,
+      clock: deps.clock,
+      log: deps.log,
+      events: deps.events,
+      batch: completionBatch,
+      retryMs: Math.min(this.#leaseMs / 3, 1_000),
+      workerId: () => this.#workerId,
+      onIdle: () => this.#checkSettled(),
+    })
+    const prefetches = typeof opts.prefetch === 'object' && opts.prefetch !== null ? Object.entries(opts.prefetch) : opts.prefetch === undefined ? [] : [['', opts.prefetch] as const]
+    for (const [queueName, value] of prefetches) {
+      if (!(Number.isInteger(value) && value >= 0)) invalidOption(queueName ? `worker.prefetch.${queueName}` : 'worker.prefetch', value, 'an integer >= 0')
+    }
   }
 
   get workerId(): string {
@@ -113,48 +149,61 @@ export class Worker {
     return this.#running.size
   }
 
+  /** Jobs this worker has claimed and not started yet (its prefetch buffers). */
+  get buffered(): number {
+    let n = 0
+    for (const lane of this.#lanes.values()) n += lane.buffered
+    return n
+  }
+
   /** Registers the worker's identity, then starts claiming. */
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
     await this.#register()
-    this.#offWake = this.#queue.onWake((queue) => this.#wake(queue))
+    this.#offWake = this.#queue.onWake((queue) => this.#wakeQueue(queue))
     // Jobs enqueued by other processes: the driver's notifications where it has them ('*' wakes
     // every queue), polling (pollInterval) as the safety net either way.
     await this.#queue.driver.listen?.({
-      onWake: (queue) => (queue === '*' ? [...this.#wakes.keys()].forEach((q) => this.#wake(q)) : this.#wake(queue)),
+      onWake: (queue) => (queue === '*' ? [...this.#lanes.values()].forEach((lane) => this.#wake(lane)) : this.#wakeQueue(queue)),
       signal: this.#stop.signal,
     })
-    for (const [queue, names] of this.#queue.namesByQueue()) this.#loops.push(this.#claimLoop(queue, names))
-    this.#loops.push(this.#every(this.#leaseMs / 3, () => this.#heartbeat()))
-    this.#loops.push(this.#every(this.#leaseMs, () => this.#rescue()))
-    this.#loops.push(this.#every(600_000, () => this.#prune()))
+    for (const [queue, names] of this.#queue.namesByQueue()) this.#loops.push(this.#claimLoop(this.#lane(queue, names)))
+    this.#heartbeats = this.#every(this.#leaseMs / 3, this.#halt.signal, () => this.#heartbeat())
+    this.#loops.push(this.#every(this.#leaseMs, this.#stop.signal, () => this.#rescue()))
+    this.#loops.push(this.#every(600_000, this.#stop.signal, () => this.#prune()))
   }
 
   /**
-   * Stops claiming, lets running jobs finish for `timeoutMs`, then aborts the rest and hands them
-   * back at once (another worker may take them), writes every outcome and removes the identity.
+   * Stops claiming and hands back the buffered jobs at once, lets running jobs finish for
+   * `timeoutMs` (their leases still renewed), then aborts the rest and hands them back too (another
+   * worker may take them), writes every outcome and removes the identity.
    */
   async stop(timeoutMs: number): Promise<void> {
     if (!this.#started || this.#stop.signal.aborted) return
     this.#stop.abort(new ShutdownError())
     this.#offWake?.()
-    for (const wake of this.#wakes.values()) wake.abort(TIMER_CANCELLED)
+    for (const lane of this.#lanes.values()) lane.sleep?.abort(TIMER_CANCELLED)
+    this.#releaseBuffered()
+    // Claims in flight end here; the jobs they bring are handed back as they arrive (#accept).
     await Promise.all(this.#loops)
     if ((await withDeadline(this.#clock, timeoutMs, this.#settle())).timedOut && this.#running.size > 0) {
-      const released: Pending[] = []
+      const released: Outcome[] = []
       for (const run of this.#running.values()) {
         run.detached = true
         run.abortedFor ??= 'shutdown'
         run.controller.abort(new ShutdownError())
+        run.lane.running--
         released.push({ completion: { id: run.row.id, outcome: 'released' }, row: run.row, durationMs: 0 })
       }
       this.#log.warn({ jobs: released.map((r) => r.row.id) }, `${released.length} job(s) still running at the shutdown deadline; handed back`)
       this.#events.emit('shutdown:abandoned', { step: 'worker', detail: `${released.length} job(s) handed back to the queue` })
-      this.#pending.push(...released)
       this.#running.clear()
+      void this.#outcomes.addNow(released)
     }
-    await this.#flush()
+    await this.#outcomes.flush()
+    this.#halt.abort(new ShutdownError())
+    await this.#heartbeats
     await this.#queue.driver.workerRemove({ workerId: this.#workerId }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not remove the worker identity'))
   }
 
@@ -165,100 +214,156 @@ export class Worker {
   async drain(): Promise<void> {
     for (;;) {
       let claimed = 0
-      for (const [queue, names] of this.#queue.namesByQueue()) claimed += await this.#claim(queue, names)
-      if (claimed === 0 && this.#running.size === 0 && this.#pending.length === 0) return
+      for (const [queue, names] of this.#queue.namesByQueue()) claimed += (await this.#claim(this.#lane(queue, names))).claimed
+      if (claimed === 0 && this.#idle()) return
       await this.#settle()
     }
   }
 
   async #register(): Promise<void> {
-    const driver = this.#queue.driver
-    const now = this.#queue.now
-    const attempt = async (workerId: string) =>
-      driver.workerHeartbeat({ workerId, service: this.#service, lease: this.#leaseMs, takeover: true, ...(now === undefined ? {} : { now }) })
-    if (this.#explicitId !== undefined) {
-      const result = await attempt(this.#explicitId)
-      if (!result.ok) {
-        throw new AfterworkError('ERR_QUEUE_WORKER_ID_IN_USE', `Worker id "${this.#explicitId}" is held by a live process (heartbeat younger than the lease)`)
-      }
-      this.#identity(this.#explicitId, result.reclaimed)
-      return
-    }
-    for (let index = 0; index < MAX_IDENTITY_INDEX; index++) {
-      const workerId = `${hostname()}:${this.#service}:${index}`
-      const result = await attempt(workerId)
-      if (result.ok) return this.#identity(workerId, result.reclaimed)
-    }
-    throw new AfterworkError('ERR_QUEUE_WORKER_ID_IN_USE', `All ${MAX_IDENTITY_INDEX} worker identities of "${this.#service}" on this host are live`)
-  }
-
-  #identity(workerId: string, reclaimed: number): void {
+    const { workerId, reclaimed } = await registerWorker({
+      driver: this.#queue.driver,
+      service: this.#service,
+      lease: this.#leaseMs,
+      explicitId: this.#explicitId,
+      now: this.#queue.now,
+    })
     this.#workerId = workerId
     this.#log.info({ workerId, reclaimed }, 'worker registered')
     if (reclaimed > 0) this.#events.emit('job:rescued', { count: reclaimed })
+  }
+
+  /** The lane of `queue`, created on first use; its task names follow registrations made since. */
+  #lane(queue: string, names: readonly string[]): Lane {
+    const lane = this.#lanes.get(queue)
+    if (lane && lane.names.length === names.length) return lane
+    const prefetch = this.#prefetchOf(queue, names)
+    if (lane) {
+      lane.names = names
+      lane.prefetch = prefetch
+      return lane
+    }
+    const created = new Lane(queue, names, this.#concurrencyOf(queue), prefetch)
+    this.#lanes.set(queue, created)
+    return created
   }
 
   #concurrencyOf(queue: string): number {
     return typeof this.#concurrency === 'number' ? this.#concurrency : (this.#concurrency[queue] ?? 10)
   }
 
-  #runningIn(queue: string): number {
-    let n = this.#reserved.get(queue) ?? 0
-    for (const run of this.#running.values()) if (run.queue === queue) n++
-    return n
+  #prefetchOf(queue: string, names: readonly string[]): number {
+    // The store counts a rate limit's starts at claim: a buffered job would start later than counted.
+    if (names.some((name) => this.#queue.definition(name)?.rateLimit !== undefined)) return 0
+    const chosen = typeof this.#prefetch === 'object' ? this.#prefetch[queue] : this.#prefetch
+    return chosen ?? Math.min(MAX_DEFAULT_PREFETCH, Math.max(100, 2 * this.#concurrencyOf(queue)))
   }
 
-  async #claimLoop(queue: string, names: string[]): Promise<void> {
+  async #claimLoop(lane: Lane): Promise<void> {
     let failures = 0
     while (!this.#stop.signal.aborted) {
-      const wake = new AbortController()
-      this.#wakes.set(queue, wake)
+      const sleep = new AbortController()
+      lane.sleep = sleep
       try {
-        const limit = Math.min(this.#concurrencyOf(queue) - this.#runningIn(queue), this.#claimBatch)
-        const claimed = limit > 0 ? await this.#claim(queue, names) : 0
+        const again = await this.#claimPass(lane)
         failures = 0
-        // A full batch means more may be waiting: claim again at once, or when a slot frees.
-        if (limit > 0 && claimed === limit && this.#runningIn(queue) < this.#concurrencyOf(queue)) continue
-        if (this.#runningIn(queue) >= this.#concurrencyOf(queue) || claimed === limit) this.#full.add(queue)
+        if (again) continue
       } catch (error) {
         failures++
-        this.#log.error({ err: error, queue }, 'claiming jobs failed; retrying')
+        this.#log.error({ err: error, queue: lane.queue }, 'claiming jobs failed; retrying')
       }
       const waitMs = failures > 0 ? Math.min(30_000, this.#pollMs * 2 ** failures) : this.#pollMs
-      await this.#clock.sleep(waitMs, wake.signal).catch(() => {})
+      await this.#clock.sleep(waitMs, sleep.signal).catch(() => {})
     }
   }
 
-  async #claim(queue: string, names: string[]): Promise<number> {
-    const limit = Math.min(this.#concurrencyOf(queue) - this.#runningIn(queue), this.#claimBatch)
-    if (limit <= 0 || this.#stop.signal.aborted) return 0
+  /** Claims if the lane needs jobs; true when it should claim again at once. */
+  async #claimPass(lane: Lane): Promise<boolean> {
+    if (!lane.needsClaim()) {
+      // No room now (slots busy, buffer above half): claim as soon as there is.
+      lane.more = true
+      return false
+    }
+    const { claimed, limit } = await this.#claim(lane)
+    // A full batch means more may be waiting: claim again at once, or when room opens.
+    if (limit === 0 || claimed < limit) return false
+    if (lane.needsClaim()) return true
+    lane.more = true
+    return false
+  }
+
+  /** One claim for the lane, after the one in flight if any; its jobs go to the buffer and free slots. */
+  async #claim(lane: Lane): Promise<{ claimed: number; limit: number }> {
+    while (lane.claiming) await lane.claiming.catch(() => {})
+    const limit = Math.min(lane.room(), this.#claimBatch)
+    if (limit <= 0 || this.#stop.signal.aborted) return { claimed: 0, limit: 0 }
     const now = this.#queue.now
-    this.#reserved.set(queue, (this.#reserved.get(queue) ?? 0) + limit)
+    lane.more = false
+    lane.wokenDuringClaim = false
+    const claiming = this.#queue.driver.jobClaim({
+      queue: lane.queue,
+      names: lane.names,
+      workerId: this.#workerId,
+      limit,
+      lease: this.#leaseMs,
+      ...(now === undefined ? {} : { now }),
+    })
+    lane.claiming = claiming
     let rows: JobRow[]
     try {
-      rows = await this.#queue.driver.jobClaim({
-        queue,
-        names,
-        workerId: this.#workerId,
-        limit,
-        lease: this.#leaseMs,
-        ...(now === undefined ? {} : { now }),
-      })
+      rows = await claiming
     } finally {
-      this.#reserved.set(queue, (this.#reserved.get(queue) as number) - limit)
+      lane.claiming = undefined
     }
-    for (const row of rows) this.#start(queue, row)
-    return rows.length
+    this.#accept(lane, rows)
+    // A wake-up during the claim may be for a job committed after the claim read the queue: look
+    // again now, once for all such wake-ups, rather than at the next poll.
+    if (lane.wokenDuringClaim) this.#wake(lane)
+    return { claimed: rows.length, limit }
   }
 
-  #wake(queue: string): void {
-    this.#wakes.get(queue)?.abort(TIMER_CANCELLED)
+  /** Claimed rows: buffered and started as slots allow; handed straight back when stopping. */
+  #accept(lane: Lane, rows: JobRow[]): void {
+    if (this.#stop.signal.aborted) {
+      this.#handBack(rows)
+      return
+    }
+    lane.add(rows, this.#clock.monotonic())
+    this.#startBuffered(lane)
   }
 
-  #start(queue: string, row: JobRow): void {
-    const run: Running = { row, queue, controller: new AbortController(), detached: false }
+  #startBuffered(lane: Lane): void {
+    for (let next = lane.take(); next; next = lane.take()) this.#start(lane, next)
+  }
+
+  #wakeQueue(queue: string): void {
+    const lane = this.#lanes.get(queue)
+    if (lane) this.#wake(lane)
+  }
+
+  /**
+   * A wake-up (an enqueue here, a notification, a rescue). While a claim is in flight it is only
+   * noted, and that claim's end looks again once: duplicate wake-ups (the enqueue's own and its
+   * NOTIFY) cost one claim, not two in a row. Without room it waits for room to open.
+   */
+  #wake(lane: Lane): void {
+    if (lane.claiming) lane.wokenDuringClaim = true
+    else if (lane.needsClaim()) lane.sleep?.abort(TIMER_CANCELLED)
+    else lane.more = true
+  }
+
+  /** After a slot or buffer place frees: claim if jobs may be waiting and the lane needs them. */
+  #refill(lane: Lane): void {
+    if (lane.more && !lane.claiming && lane.needsClaim()) lane.sleep?.abort(TIMER_CANCELLED)
+  }
+
+  #start(lane: Lane, { row, claimedAt }: Buffered): void {
+    const run: Running = { row, lane, controller: new AbortController(), detached: false }
     this.#running.set(row.id, run)
-    this.#events.emit('job:running', { id: row.id, name: row.name, attempt: row.attempt, queue, lagMs: Math.max(0, (row.startedAt ?? row.runAt) - row.runAt) })
+    lane.running++
+    // The store's lag runs to the claim; time spent in the buffer is lag too.
+    const lagMs = Math.max(0, (row.startedAt ?? row.runAt) - row.runAt) + (this.#clock.monotonic() - claimedAt)
+    this.#events.emit('job:running', { id: row.id, name: row.name, attempt: row.attempt, queue: lane.queue, lagMs })
     const started = this.#clock.monotonic()
     void this.#execute(run).then(
       (completion) => this.#finish(run, completion, started, undefined),
@@ -317,75 +422,37 @@ export class Worker {
   }
 
   #finish(run: Running, completion: Completion, started: number, error: unknown): void {
-    if (this.#running.get(run.row.id) === run) this.#running.delete(run.row.id)
+    this.#untrack(run)
     if (!run.detached) {
-      this.#pending.push({ completion, row: run.row, durationMs: this.#clock.monotonic() - started, error })
-      this.#scheduleFlush()
+      this.#outcomes.add({ completion, row: run.row, durationMs: this.#clock.monotonic() - started, error })
     }
-    if (this.#full.delete(run.queue)) this.#wake(run.queue)
+    if (!this.#stop.signal.aborted) {
+      this.#startBuffered(run.lane)
+      this.#refill(run.lane)
+    }
     this.#checkSettled()
   }
 
-  #scheduleFlush(): void {
-    if (this.#pending.length >= this.#completionBatch) {
-      void this.#flush()
-      return
-    }
-    if (this.#flushScheduled) return
-    this.#flushScheduled = true
-    // Completions of jobs that finish in the same turn of the event loop share one transaction.
-    setImmediate(() => {
-      this.#flushScheduled = false
-      void this.#flush()
-    })
+  /** Forgets a running job (finished or lost), freeing its slot. */
+  #untrack(run: Running): void {
+    if (this.#running.get(run.row.id) !== run) return
+    this.#running.delete(run.row.id)
+    run.lane.running--
   }
 
-  /** Writes pending outcomes in batches; a failed write keeps them for the next try (nothing is lost). */
-  #flush(): Promise<void> {
-    this.#flushing ??= (async () => {
-      try {
-        while (this.#pending.length > 0) {
-          const batch = this.#pending.slice(0, this.#completionBatch)
-          const now = this.#queue.now
-          try {
-            await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId, completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
-          } catch (error) {
-            this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
-            await this.#clock.sleep(Math.min(this.#leaseMs / 3, 1_000)).catch(() => {})
-            continue
-          }
-          this.#pending.splice(0, batch.length)
-          for (const p of batch) this.#report(p)
-        }
-      } finally {
-        this.#flushing = undefined
-        this.#checkSettled()
-      }
-    })()
-    return this.#flushing
+  /** Hands back every buffered job (stop): queued again at once, the attempt not counted. */
+  #releaseBuffered(): void {
+    const rows: JobRow[] = []
+    for (const lane of this.#lanes.values()) for (const b of lane.clear()) rows.push(b.row)
+    if (rows.length === 0) return
+    this.#log.info({ count: rows.length }, 'handing back buffered jobs')
+    this.#handBack(rows)
   }
 
-  #report({ completion, row, durationMs, error }: Pending): void {
-    const { id, name } = row
-    switch (completion.outcome) {
-      case 'succeeded':
-        this.#events.emit('job:succeeded', { id, name, durationMs, queue: row.queue })
-        break
-      case 'failed':
-        if (completion.retryAt !== undefined) {
-          this.#log.warn({ err: error, task: name, jobId: id, attempt: row.attempt }, 'job attempt failed; retrying')
-          this.#events.emit('job:retrying', { id, name, attempt: row.attempt, retryAt: new Date(completion.retryAt), error, queue: row.queue, durationMs })
-        } else {
-          this.#log.error({ err: error ?? completion.error, task: name, jobId: id, attempt: row.attempt }, 'job failed')
-          this.#events.emit('job:failed', { id, name, durationMs, error: error ?? completion.error, queue: row.queue })
-        }
-        break
-      case 'cancelled':
-        this.#events.emit('job:cancelled', { id, name, durationMs })
-        break
-      default:
-        break
-    }
+  #handBack(rows: readonly JobRow[]): void {
+    if (rows.length === 0) return
+    // At once, not after the running jobs: another worker may take them now.
+    void this.#outcomes.addNow(rows.map((row) => ({ completion: { id: row.id, outcome: 'released' }, row, durationMs: 0 })))
   }
 
   #progress(run: Running, fraction: number, message: string | undefined): void {
@@ -396,30 +463,64 @@ export class Worker {
       .catch((error: unknown) => this.#log.warn({ err: error, jobId: run.row.id }, 'could not record progress'))
   }
 
+  /** Renews the identity and the leases of running and buffered jobs; carries cancels and lost leases back. */
   async #heartbeat(): Promise<void> {
     const driver = this.#queue.driver
     const now = this.#queue.now
     const at = now === undefined ? {} : { now }
     await driver.workerHeartbeat({ workerId: this.#workerId, service: this.#service, lease: this.#leaseMs, takeover: false, ...at })
+    // A buffered job's lease must outlast its wait for a slot, so it is renewed like a running one.
     const ids = [...this.#running.keys()]
+    for (const lane of this.#lanes.values()) ids.push(...lane.ids())
     if (ids.length === 0) return
     const { cancelRequested, lost } = await driver.jobHeartbeat({ workerId: this.#workerId, ids, lease: this.#leaseMs, ...at })
-    for (const id of cancelRequested) {
-      const run = this.#running.get(id)
-      if (!run || run.controller.signal.aborted) continue
+    for (const id of cancelRequested) this.#cancelled(id)
+    for (const id of lost) this.#lost(id)
+  }
+
+  /** A cancel asked in the store: abort the handler, or end a buffered job without running it. */
+  #cancelled(id: string): void {
+    const run = this.#running.get(id)
+    if (run) {
+      if (run.controller.signal.aborted) return
       run.abortedFor = 'cancel'
       run.controller.abort(new AfterworkError('ERR_JOB_CANCELLED', 'The job was cancelled'))
+      return
     }
-    for (const id of lost) {
-      const run = this.#running.get(id)
-      if (!run) continue
-      // Rescued by another worker after our lease ran out: stop it, and write nothing for it.
-      run.detached = true
-      run.abortedFor ??= 'lost'
-      run.controller.abort(new AfterworkError('ERR_JOB_CANCELLED', 'This worker lost the job\'s lease; it runs elsewhere'))
-      this.#running.delete(id)
-      this.#log.warn({ jobId: id }, 'lost the lease of a running job (was the event loop blocked longer than the lease?)')
+    const buffered = this.#unbuffer(id)
+    if (!buffered) return
+    const error = toErrorInfo(new AfterworkError('ERR_JOB_CANCELLED', 'The job was cancelled before it started'))
+    this.#outcomes.add({ completion: { id, outcome: 'cancelled', error }, row: buffered.row, durationMs: 0 })
+  }
+
+  /** Another worker took the job after our lease ran out: stop it (or drop it unstarted), and write nothing for it. */
+  #lost(id: string): void {
+    const run = this.#running.get(id)
+    if (!run) {
+      if (this.#unbuffer(id)) this.#log.warn({ jobId: id }, 'lost the lease of a buffered job (was the event loop blocked longer than the lease?)')
+      return
     }
+    run.detached = true
+    run.abortedFor ??= 'lost'
+    run.controller.abort(new AfterworkError('ERR_JOB_CANCELLED', 'This worker lost the job\'s lease; it runs elsewhere'))
+    this.#untrack(run)
+    this.#log.warn({ jobId: id }, 'lost the lease of a running job (was the event loop blocked longer than the lease?)')
+    if (this.#stop.signal.aborted) return
+    this.#startBuffered(run.lane)
+    this.#refill(run.lane)
+  }
+
+  /** Takes a job out of its lane's buffer, if it is there, and lets the lane refill. */
+  #unbuffer(id: string): Buffered | undefined {
+    for (const lane of this.#lanes.values()) {
+      const buffered = lane.remove(id)
+      if (buffered) {
+        this.#refill(lane)
+        this.#checkSettled()
+        return buffered
+      }
+    }
+    return undefined
   }
 
   async #rescue(): Promise<void> {
@@ -428,7 +529,7 @@ export class Worker {
     if (count > 0) {
       this.#log.warn({ count }, 'rescued jobs whose worker stopped heartbeating')
       this.#events.emit('job:rescued', { count })
-      for (const queue of this.#wakes.keys()) this.#wake(queue)
+      for (const lane of this.#lanes.values()) this.#wake(lane)
     }
   }
 
@@ -436,11 +537,11 @@ export class Worker {
     await this.#queue.driver.jobPrune({ before: this.#clock.now() - this.#retentionMs, limit: 1_000 })
   }
 
-  /** Runs `task` every `ms` until stop; a failure is logged and the next round still runs. */
-  async #every(ms: number, task: () => Promise<void>): Promise<void> {
-    while (!this.#stop.signal.aborted) {
+  /** Runs `task` every `ms` until `signal` aborts; a failure is logged and the next round still runs. */
+  async #every(ms: number, signal: AbortSignal, task: () => Promise<void>): Promise<void> {
+    while (!signal.aborted) {
       try {
-        await this.#clock.sleep(ms, this.#stop.signal)
+        await this.#clock.sleep(ms, signal)
       } catch {
         return
       }
@@ -452,15 +553,20 @@ export class Worker {
     }
   }
 
-  /** Resolves when nothing runs and every outcome is written. */
+  /** Nothing runs or waits in a buffer, and every outcome is written. */
+  #idle(): boolean {
+    return this.#running.size === 0 && this.buffered === 0 && this.#outcomes.idle
+  }
+
+  /** Resolves when the worker is idle. */
   #settle(): Promise<void> {
-    if (this.#running.size === 0 && this.#pending.length === 0 && !this.#flushing) return Promise.resolve()
+    if (this.#idle()) return Promise.resolve()
     this.#settled ??= deferred()
     return this.#settled.promise
   }
 
   #checkSettled(): void {
-    if (this.#settled && this.#running.size === 0 && this.#pending.length === 0 && !this.#flushing) {
+    if (this.#settled && this.#idle()) {
       this.#settled.resolve()
       this.#settled = undefined
     }

@@ -1,0 +1,127 @@
+import type { Clock } from '../core/clock.js'
+import type { Events } from '../core/events.js'
+import type { Logger } from '../core/logger.js'
+import type { Completion, JobRow } from './driver.js'
+import type { Queue } from './queue.js'
+
+/** An attempt's outcome, waiting to be written. */
+export interface Outcome {
+  completion: Completion
+  row: JobRow
+  durationMs: number
+  error?: unknown
+}
+
+/**
+ * Writes a worker's job outcomes in batches (at most `batch` per transaction) and reports each one
+ * (events, logs) once it is stored. A failed write keeps its batch for the next try: nothing is lost.
+ */
+export class CompletionWriter {
+  readonly #queue: Queue<unknown>
+  readonly #clock: Clock
+  readonly #log: Logger
+  readonly #events: Events
+  readonly #batch: number
+  readonly #retryMs: number
+  readonly #workerId: () => string
+  readonly #onIdle: () => void
+  readonly #pending: Outcome[] = []
+  #flushing: Promise<void> | undefined
+  #scheduled = false
+
+  constructor(deps: {
+    queue: Queue<unknown>
+    clock: Clock
+    log: Logger
+    events: Events
+    batch: number
+    /** The wait before writing again after a failed write. */
+    retryMs: number
+    workerId: () => string
+    /** Called when a write ends, so the worker can see whether it has settled. */
+    onIdle: () => void
+  }) {
+    this.#queue = deps.queue
+    this.#clock = deps.clock
+    this.#log = deps.log
+    this.#events = deps.events
+    this.#batch = deps.batch
+    this.#retryMs = deps.retryMs
+    this.#workerId = deps.workerId
+    this.#onIdle = deps.onIdle
+  }
+
+  /** Nothing waits to be written and no write is in flight. */
+  get idle(): boolean {
+    return this.#pending.length === 0 && !this.#flushing
+  }
+
+  /** Queues an outcome: those of jobs that finish in the same turn of the event loop share one write. */
+  add(outcome: Outcome): void {
+    this.#pending.push(outcome)
+    if (this.#pending.length >= this.#batch) {
+      void this.flush()
+      return
+    }
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      void this.flush()
+    })
+  }
+
+  /** Queues outcomes and writes them now: jobs handed back, which another worker may take at once. */
+  addNow(outcomes: readonly Outcome[]): Promise<void> {
+    this.#pending.push(...outcomes)
+    return this.flush()
+  }
+
+  /** Writes everything pending; resolves when it is stored (a write in flight is joined, not doubled). */
+  flush(): Promise<void> {
+    this.#flushing ??= (async () => {
+      try {
+        while (this.#pending.length > 0) {
+          const batch = this.#pending.slice(0, this.#batch)
+          const now = this.#queue.now
+          try {
+            await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId(), completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
+          } catch (error) {
+            this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
+            await this.#clock.sleep(this.#retryMs).catch(() => {})
+            continue
+          }
+          this.#pending.splice(0, batch.length)
+          for (const p of batch) this.#report(p)
+        }
+      } finally {
+        this.#flushing = undefined
+        this.#onIdle()
+      }
+    })()
+    return this.#flushing
+  }
+
+  #report({ completion, row, durationMs, error }: Outcome): void {
+    const { id, name } = row
+    switch (completion.outcome) {
+      case 'succeeded':
+        this.#events.emit('job:succeeded', { id, name, durationMs, queue: row.queue })
+        break
+      case 'failed':
+        if (completion.retryAt !== undefined) {
+          this.#log.warn({ err: error, task: name, jobId: id, attempt: row.attempt }, 'job attempt failed; retrying')
+          this.#events.emit('job:retrying', { id, name, attempt: row.attempt, retryAt: new Date(completion.retryAt), error, queue: row.queue, durationMs })
+        } else {
+          this.#log.error({ err: error ?? completion.error, task: name, jobId: id, attempt: row.attempt }, 'job failed')
+          this.#events.emit('job:failed', { id, name, durationMs, error: error ?? completion.error, queue: row.queue })
+        }
+        break
+      case 'cancelled':
+        this.#events.emit('job:cancelled', { id, name, durationMs })
+        break
+      default:
+        break
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import type { JobRow } from './driver.js'
+
+/** A claimed job waiting in a lane's buffer for a free slot. */
+export interface Buffered {
+  row: JobRow
+  /** `clock.monotonic()` when the claim returned it: the wait in the buffer adds to its lag. */
+  claimedAt: number
+}
+
+/**
+ * One queue's share of a Worker: its slots, how many of them run, and the buffer of jobs claimed
+ * ahead of the free slots (prefetch). Counts are kept here so no claim pass walks the running jobs.
+ * The buffer is kept in claim order (priority first), so jobs claimed later with a higher priority
+ * start before buffered ones of lower priority.
+ */
+export class Lane {
+  readonly queue: string
+  names: readonly string[]
+  readonly concurrency: number
+  /** How many jobs may wait in the buffer; 0 claims only for free slots. */
+  prefetch: number
+  /** Jobs of this queue running now. */
+  running = 0
+  /** The claim in flight: at most one per lane, so two claims never over-fill it. */
+  claiming: Promise<JobRow[]> | undefined
+  /** A wake-up came while a claim was in flight: look again once it returns. */
+  wokenDuringClaim = false
+  /** Jobs may be waiting in the store (a full batch, a wake-up or a poll with no room): claim when room opens. */
+  more = false
+  /** Aborting it ends the claim loop's wait. */
+  sleep: AbortController | undefined
+  readonly #buffer: Buffered[] = []
+
+  constructor(queue: string, names: readonly string[], concurrency: number, prefetch: number) {
+    this.queue = queue
+    this.names = names
+    this.concurrency = concurrency
+    this.prefetch = prefetch
+  }
+
+  get buffered(): number {
+    return this.#buffer.length
+  }
+
+  /** How many jobs a claim may take now: free slots plus free buffer places. */
+  room(): number {
+    if (this.concurrency <= 0) return 0
+    return Math.max(0, this.concurrency + this.prefetch - this.running - this.#buffer.length)
+  }
+
+  /**
+   * Whether to claim now: a slot is free, or the buffer fell below half. Waiting for half (not for
+   * any free place) keeps claims large while the buffer still feeds the slots.
+   */
+  needsClaim(): boolean {
+    if (this.room() === 0) return false
+    return this.running + this.#buffer.length < this.concurrency || this.#buffer.length * 2 < this.prefetch
+  }
+
+  /** Adds a claim's rows (in claim order), ahead of buffered jobs of lower priority. */
+  add(rows: readonly JobRow[], claimedAt: number): void {
+    if (rows.length === 0) return
+    const incoming = rows.map((row) => ({ row, claimedAt }))
+    const last = this.#buffer.at(-1)
+    if (last === undefined || last.row.priority >= (rows[0] as JobRow).priority) {
+      this.#buffer.push(...incoming)
+      return
+    }
+    // Both lists are in priority order: merge them, buffered first among equals (claimed earlier).
+    const merged: Buffered[] = []
+    let i = 0
+    let j = 0
+    while (i < this.#buffer.length && j < incoming.length) {
+      merged.push((this.#buffer[i] as Buffered).row.priority >= (incoming[j] as Buffered).row.priority ? (this.#buffer[i++] as Buffered) : (incoming[j++] as Buffered))
+    }
+    merged.push(...this.#buffer.slice(i), ...incoming.slice(j))
+    this.#buffer.splice(0, this.#buffer.length, ...merged)
+  }
+
+  /** The next buffered job, when a slot is free for it. */
+  take(): Buffered | undefined {
+    return this.running < this.concurrency ? this.#buffer.shift() : undefined
+  }
+
+  /** Removes a buffered job by id (cancelled or lost before it started). */
+  remove(id: string): Buffered | undefined {
+    const index = this.#buffer.findIndex((b) => b.row.id === id)
+    return index < 0 ? undefined : this.#buffer.splice(index, 1)[0]
+  }
+
+  /** Empties the buffer (a stopping worker hands these back). */
+  clear(): Buffered[] {
+    return this.#buffer.splice(0, this.#buffer.length)
+  }
+
+  ids(): string[] {
+    return this.#buffer.map((b) => b.row.id)
+  }
+}
