@@ -265,7 +265,7 @@ describe('Worker prefetch buffer (issues 6 and 7)', () => {
 })
 
 describe('Worker prefetch option', () => {
-  it('takes one number or one per queue, defaulting to twice the concurrency (at least 100)', async () => {
+  it('takes one number or one per queue, defaulting to the concurrency (at least 10)', async () => {
     const { svc, settle, enqueue, worker } = setup({ concurrency: 1, prefetch: { default: 2, other: 0 } })
     await enqueue(0, 1, 2, 3, 4)
     await svc.start()
@@ -275,8 +275,8 @@ describe('Worker prefetch option', () => {
     await byDefault.enqueue(...Array.from({ length: 150 }, (_, n) => n))
     await byDefault.svc.start()
     await byDefault.settle()
-    expect(byDefault.spy.claims).toEqual([100]) // claimBatch; room was 1 + 100
-    expect(byDefault.worker().buffered).toBe(99)
+    expect(byDefault.spy.claims[0]).toBe(11) // room: 1 free slot + 10 ahead
+    expect(byDefault.worker().buffered).toBe(10)
   })
 
   it('claims again at once after a full batch while the buffer is below half', async () => {

@@ -44,7 +44,8 @@ export interface WorkerOptions {
    *   the store, so those limits hold. A rate limit counts starts at claim, and a buffered job starts
    *   later than counted, so a queue with a rate-limited task is claimed for free slots only (no
    *   prefetch): give rate-limited tasks their own queue to keep prefetching the others.
-   * @default min(1000, max(100, 2 × concurrency)) per queue
+   * @default min(1000, max(10, concurrency)) per queue: one round of slots ahead, so a worker holds
+   *   few jobs another could run (Celery's 4× default is its best-known trap with long tasks)
    */
   prefetch?: number | Record<string, number>
   /** Completions written per transaction at most. @default 100 */
@@ -65,7 +66,7 @@ interface Running {
   detached: boolean
 }
 
-/** The default prefetch is twice the concurrency, at least 100 and at most this. */
+/** The default prefetch is the concurrency, at least 10 and at most this. */
 const MAX_DEFAULT_PREFETCH = 1_000
 
 /**
@@ -256,7 +257,7 @@ export class Worker {
     // The store counts a rate limit's starts at claim: a buffered job would start later than counted.
     if (names.some((name) => this.#queue.definition(name)?.rateLimit !== undefined)) return 0
     const chosen = typeof this.#prefetch === 'object' ? this.#prefetch[queue] : this.#prefetch
-    return chosen ?? Math.min(MAX_DEFAULT_PREFETCH, Math.max(100, 2 * this.#concurrencyOf(queue)))
+    return chosen ?? Math.min(MAX_DEFAULT_PREFETCH, Math.max(10, this.#concurrencyOf(queue)))
   }
 
   async #claimLoop(lane: Lane): Promise<void> {
