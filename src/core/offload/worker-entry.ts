@@ -5,14 +5,18 @@ import { AfterworkError } from '../errors.js'
 import { CancelState, type OffloadContext, type SerializedThrown, type TaskOutcome, type TaskPayload } from './messages.js'
 
 const modules = new Map<string, Promise<Record<string, unknown>>>()
+/** Modules already loaded: a task of a loaded module starts without waiting a microtask. */
+const loaded = new Map<string, Record<string, unknown>>()
 
-/** Imports each module once per thread; a failed import is forgotten so the next task retries it. */
 function load(href: string): Promise<Record<string, unknown>> {
   let loading = modules.get(href)
   if (loading === undefined) {
     loading = import(href) as Promise<Record<string, unknown>>
     modules.set(href, loading)
-    loading.catch(() => modules.delete(href))
+    loading.then(
+      (exports) => loaded.set(href, exports),
+      () => modules.delete(href),
+    )
   }
   return loading
 }
@@ -34,14 +38,22 @@ function context(cancel: Int32Array | undefined): OffloadContext {
 }
 
 /** piscina's handler: one task in, one outcome out. */
-export default async function runOffloaded(payload: TaskPayload): Promise<TaskOutcome> {
-  const { module, exportName, input, cancel } = payload
+// Not async: a synchronous task's outcome goes back without a promise or a microtask in between,
+// which is most of the thread's own cost for a small task.
+export default function runOffloaded(payload: TaskPayload): TaskOutcome | Promise<TaskOutcome> {
+  const { module, cancel } = payload
   // Cancelled while it waited for this thread: the main thread has already given up on it.
   if (cancel !== undefined && Atomics.compareExchange(cancel, 0, CancelState.queued, CancelState.running) === CancelState.cancelled) {
     return { ok: false, cancelled: true }
   }
+  const exports = loaded.get(module)
+  if (exports !== undefined) return call(exports, payload)
+  return load(module).then((loadedExports) => call(loadedExports, payload), failed)
+}
+
+/** Calls the task; its result (or what it throws, or rejects with) becomes the outcome. */
+function call(exports: Record<string, unknown>, { module, exportName, input, cancel }: TaskPayload): TaskOutcome | Promise<TaskOutcome> {
   try {
-    const exports = await load(module)
     const fn = exports[exportName]
     if (typeof fn !== 'function') {
       const found = exportName in exports ? `a ${typeof fn}` : 'nothing'
@@ -50,10 +62,19 @@ export default async function runOffloaded(payload: TaskPayload): Promise<TaskOu
         `${module} exports ${found} under "${exportName}": offload needs a function there (export function ${exportName}(input, ctx) { ... })`,
       )
     }
-    return { ok: true, value: await (fn as (input: unknown, ctx: OffloadContext) => unknown)(input, context(cancel)) }
+    const value = (fn as (input: unknown, ctx: OffloadContext) => unknown)(input, context(cancel))
+    if (isThenable(value)) return Promise.resolve(value).then(succeeded, failed)
+    return succeeded(value)
   } catch (thrown) {
-    return { ok: false, error: serializeThrown(thrown) }
+    return failed(thrown)
   }
+}
+
+const succeeded = (value: unknown): TaskOutcome => ({ ok: true, value })
+const failed = (thrown: unknown): TaskOutcome => ({ ok: false, error: serializeThrown(thrown) })
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
 }
 
 const MAX_CAUSE_DEPTH = 5
