@@ -167,7 +167,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
       const rows = (await c.query(this.#q.claim, [picked.map((p) => p.id), now, params.workerId, now + params.lease])).rows as StoredJobRow[]
       const order = new Map(picked.map((p, i) => [p.id, i]))
       return rows.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number)).map(toJobRow)
-    })
+    }, this.#q.claimBegin)
   }
 
   async jobHeartbeat(params: { workerId: string; ids: readonly string[]; lease: number; now?: number }) {
@@ -330,11 +330,12 @@ class PostgresDriver implements QueueDriver<Queryable> {
     return now ?? Number(((await c.query(this.#q.now, [null])).rows[0] as { now: number | string }).now)
   }
 
-  async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** Runs `fn` between `begin` (BEGIN, possibly with SET LOCAL settings, in one round trip) and COMMIT, on one pooled client. */
+  async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     const client = await this.#pool.connect()
     let broken: Error | undefined
     try {
-      await client.query('BEGIN')
+      await client.query(begin)
       const result = await fn(client)
       await client.query('COMMIT')
       return result
