@@ -1,12 +1,14 @@
 import pg from 'pg'
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { runDriverConformance } from '../conformance/suite.js'
+import type { JobInsert, JobRow } from '../../queue/driver.js'
 import { postgres } from './driver.js'
 
 const url = process.env.AFTERWORK_TEST_PG_URL
 const schemas = new Set<string>()
 let next = 0
 const prefix = `aw_test_${process.pid}_${Date.now().toString(36)}`
+const T0 = Date.parse('2026-03-01T00:00:00Z')
 
 /** A schema of its own, dropped after the file. */
 function freshSchema(): string {
@@ -43,31 +45,138 @@ if (!url) {
 
   describe('jobClaim (postgres)', () => {
     it.each([
-      ['unkeyed', null],
-      ['concurrency-keyed', 'tenant-1'],
-    ])('walks the claim index instead of sorting every pending row when statistics predate a bulk insert (issue 7): %s jobs', async (_, key) => {
-      const { driver, plans, sql } = await explainedDriver()
-      // Analyzed while nearly every job had finished: the statistics say almost nothing is pending.
+      ['unkeyed jobs, statistics of a table of finished jobs', 10_000, null, ['one statement']],
+      ['concurrency-keyed jobs, statistics of a table of finished jobs', 10_000, 'tenant-1', ['one statement', 'transaction']],
+      ['unkeyed jobs, statistics of an empty table', 0, null, ['one statement']],
+    ])('walks the claim index instead of sorting every pending row when statistics predate a bulk insert (issue 7): %s', async (_, finished, key, path) => {
+      const { driver, plans, statements, sql } = await observedDriver({ explain: true })
+      // Analyzed while (nearly) every job had finished: the statistics say almost nothing is pending.
       await sql(`INSERT INTO jobs (id, queue, name, payload, state, priority, max_attempts, run_at, created_at, concurrency_key, concurrency_limit)
         SELECT 'a' || lpad(g::text, 6, '0'), 'default', 'noop', '{}', CASE WHEN g % 1000 = 0 THEN 'queued' ELSE 'succeeded' END, 0, 3, g, 0, $1, 1000
-        FROM generate_series(1, 10000) g`, [key])
+        FROM generate_series(1, $2) g`, [key, finished])
       await sql('ANALYZE jobs')
-      await sql(`INSERT INTO jobs (id, queue, name, payload, state, priority, max_attempts, run_at, created_at)
-        SELECT 'b' || lpad(g::text, 6, '0'), 'default', 'noop', '{}', 'queued', 0, 3, 20000 + g, 0 FROM generate_series(1, 200000) g`)
+      // Claims before the burst: a plan they left cached would be one for a table with nothing pending.
+      const claim = (limit: number) => driver.jobClaim({ queue: 'default', names: ['noop'], workerId: 'w1', limit, lease: 60_000 })
+      for (let i = 0; i < 6; i++) await claim(2)
+      await sql(`INSERT INTO jobs (id, queue, name, payload, state, priority, max_attempts, run_at, created_at, concurrency_key, concurrency_limit)
+        SELECT 'b' || lpad(g::text, 6, '0'), 'default', 'noop', '{}', 'queued', 0, 3, 20000 + g, 0, $1, 1000 FROM generate_series(1, 200000) g`, [key])
       plans.length = 0
-      const claimed = await driver.jobClaim({ queue: 'default', names: ['noop'], workerId: 'w1', limit: 50, lease: 60_000 })
-      const oldest = Array.from({ length: 10 }, (_, i) => `a${String((i + 1) * 1000).padStart(6, '0')}`)
-      const next40 = Array.from({ length: 40 }, (_, i) => `b${String(i + 1).padStart(6, '0')}`)
-      expect(claimed.map((r) => r.id)).toEqual([...oldest, ...next40])
-      const lockings = plans.flatMap(planNodes).filter((node) => node['Node Type'] === 'LockRows')
+      statements.length = 0
+      const claimed = await claim(50)
+      expect(claimPath(statements)).toEqual(path)
+      expect(claimed.map((r) => r.id)).toEqual(Array.from({ length: 50 }, (_, i) => `b${String(i + 1).padStart(6, '0')}`))
+      const nodes = plans.flatMap(planNodes)
+      const lockings = nodes.filter((node) => node['Node Type'] === 'LockRows')
       expect(lockings.length).toBeGreaterThan(0)
       for (const locking of lockings) expect(locking.Plans?.[0]).toMatchObject({ 'Node Type': 'Index Scan', 'Index Name': 'jobs_claim' })
+      // Nothing else reads the table but through an index (the UPDATE finds the claimed rows by id).
+      const scans = nodes.filter((node) => node['Relation Name'] === 'jobs' && node['Node Type'].endsWith('Scan'))
+      expect(scans.filter((node) => !node['Node Type'].startsWith('Index'))).toEqual([])
+    })
+
+    it('claims jobs without keys in one statement, in the order and with the fields the keyed claim gives them', async () => {
+      const { driver, statements, sql } = await observedDriver()
+      // The same jobs in two queues; in `keyed` a concurrency-keyed job heads the line, so its claim
+      // takes the transaction. Ties on priority and run time fall to the id.
+      const specs = [
+        { n: 1, priority: 0, runAt: T0 - 2 },
+        { n: 2, priority: 5, runAt: T0 },
+        { n: 3, priority: 0, runAt: T0 - 5 },
+        { n: 4, priority: 0, runAt: T0 - 5 },
+        { n: 5, priority: 9, runAt: T0 + 1 },
+        { n: 6, priority: 1, runAt: T0 - 1 },
+      ]
+      for (const queue of ['plain', 'keyed']) {
+        await driver.jobInsertMany({ jobs: specs.map((j) => ({ ...j, id: `${queue}-${j.n}`, queue, name: 'n', payload: `{"n":${j.n}}`, maxAttempts: 5 })), now: T0 - 10 })
+      }
+      await driver.jobInsertMany({
+        jobs: [{ id: 'keyed-0', queue: 'keyed', name: 'n', payload: '{}', priority: 10, runAt: T0, maxAttempts: 5, concurrencyKey: 'tenant', concurrencyLimit: 5 }],
+        now: T0 - 10,
+      })
+      // A job on its third attempt, waiting to retry.
+      await sql(`UPDATE jobs SET state = 'retrying', attempt = 2 WHERE id IN ('plain-6', 'keyed-6')`)
+      const claim = (queue: string, limit: number) => driver.jobClaim({ queue, names: ['n'], workerId: 'w1', limit, lease: 6_000, now: T0 })
+
+      statements.length = 0
+      const plain = await claim('plain', 4)
+      expect(statements).toHaveLength(1)
+      expect(claimPath(statements)).toEqual(['one statement'])
+      statements.length = 0
+      const keyed = await claim('keyed', 5)
+      // The one statement meets the key and claims nothing; the transaction claims.
+      expect(claimPath(statements)).toEqual(['one statement', 'transaction'])
+
+      const asPlain = ({ id, queue, ...rest }: JobRow) => ({ id: id.replace(`${queue}-`, ''), ...rest })
+      expect(keyed[0]?.id).toBe('keyed-0')
+      expect(plain.map(asPlain)).toEqual(keyed.slice(1).map(asPlain))
+      expect(plain.map((r) => r.id)).toEqual(['plain-2', 'plain-6', 'plain-3', 'plain-4'])
+      expect(plain[1]).toMatchObject({ state: 'running', attempt: 3, startedAt: T0, workerId: 'w1', leaseUntil: T0 + 6_000, finishedAt: null })
+    })
+
+    it('goes back to one statement once a queue has no keyed job among its candidates', async () => {
+      const { driver, statements } = await observedDriver()
+      const jobs = [0, 1, 2].map((n) => ({ id: `j-${n}`, queue: 'default', name: 'n', payload: '{}', priority: 0, runAt: T0 + n, maxAttempts: 1 }))
+      await driver.jobInsertMany({ jobs: [{ ...(jobs[0] as JobInsert), rateKey: 'api', rateLimit: 10, ratePer: 1_000 }, ...jobs.slice(1)], now: T0 })
+      const claim = async () => {
+        statements.length = 0
+        const ids = (await driver.jobClaim({ queue: 'default', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 + 10 })).map((r) => r.id)
+        return { ids, path: claimPath(statements) }
+      }
+      expect(await claim()).toEqual({ ids: ['j-0'], path: ['one statement', 'transaction'] })
+      // Straight to the transaction, which finds no key left among its candidates.
+      expect(await claim()).toEqual({ ids: ['j-1'], path: ['transaction'] })
+      expect(await claim()).toEqual({ ids: ['j-2'], path: ['one statement'] })
+    })
+
+    it('stamps both claims with the database clock when no now is given', async () => {
+      const { driver, sql } = await observedDriver()
+      const job = (id: string, extra: Partial<JobInsert> = {}): JobInsert => ({ id, queue: 'default', name: 'n', payload: '{}', priority: 0, runAt: 0, maxAttempts: 1, ...extra })
+      // The first claim takes `plain` in one statement, the second meets the key and takes `keyed` in the transaction.
+      await driver.jobInsertMany({ jobs: [job('plain', { priority: 1 }), job('keyed', { concurrencyKey: 'tenant', concurrencyLimit: 1 })] })
+      const clock = async () => Number(((await sql(`SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now`)).rows[0] as { now: string }).now)
+      const before = await clock()
+      const claimed = [
+        ...(await driver.jobClaim({ queue: 'default', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000 })),
+        ...(await driver.jobClaim({ queue: 'default', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000 })),
+      ]
+      const after = await clock()
+      expect(claimed.map((r) => r.id)).toEqual(['plain', 'keyed'])
+      for (const row of claimed) {
+        expect(row.startedAt).toBeGreaterThanOrEqual(before)
+        expect(row.startedAt).toBeLessThanOrEqual(after)
+        expect(row.leaseUntil).toBe((row.startedAt as number) + 6_000)
+      }
+    })
+  })
+
+  describe('jobCompleteMany (postgres)', () => {
+    it('writes an all-succeeded batch in one statement and a mixed batch in one transaction', async () => {
+      const { driver, statements } = await observedDriver()
+      await driver.jobInsertMany({ jobs: [1, 2, 3].map((n) => ({ id: `j-${n}`, queue: 'default', name: 'n', payload: '{}', priority: 0, runAt: T0, maxAttempts: 1 })), now: T0 })
+      await driver.jobClaim({ queue: 'default', names: ['n'], workerId: 'w1', limit: 3, lease: 6_000, now: T0 })
+      statements.length = 0
+      await driver.jobCompleteMany({ workerId: 'w1', completions: [{ id: 'j-1', outcome: 'succeeded', result: '1' }, { id: 'j-2', outcome: 'succeeded', result: null }], now: T0 + 1 })
+      expect(statements).toHaveLength(1)
+      statements.length = 0
+      await driver.jobCompleteMany({ workerId: 'w1', completions: [{ id: 'j-3', outcome: 'failed', error: { name: 'Error', message: 'boom' } }], now: T0 + 2 })
+      expect([statements[0], statements.at(-1)]).toEqual(['BEGIN', 'COMMIT'])
+      expect((await driver.jobList({ limit: 10 })).map((r) => [r.id, r.state, r.result, r.finishedAt])).toEqual([
+        ['j-3', 'failed', null, T0 + 2],
+        ['j-2', 'succeeded', null, T0 + 1],
+        ['j-1', 'succeeded', '1', T0 + 1],
+      ])
     })
   })
 }
 
+/** How a claim ran, from the statements it sent: the one-statement claim, the claim transaction, or both. */
+function claimPath(statements: readonly string[]): string[] {
+  return statements.flatMap((s) => (s.includes('claim_unkeyed(') ? ['one statement'] : s.startsWith('BEGIN') ? ['transaction'] : []))
+}
+
 interface PlanNode {
   'Node Type': string
+  'Relation Name'?: string
   'Index Name'?: string
   Plans?: PlanNode[]
 }
@@ -77,23 +186,31 @@ function planNodes(node: PlanNode): PlanNode[] {
 }
 
 /**
- * A migrated driver on a one-connection pool that reports, through auto_explain, the plan of
- * every statement it runs (statements inside functions too), and a `sql` runner for its schema on
- * that same connection. The table is never analyzed behind the test's back.
+ * A migrated driver on a one-connection pool of its own schema that records the text of every
+ * statement it sends, a `sql` runner for that schema on the same connection, and with `explain`,
+ * the plans auto_explain reports for those statements (statements inside functions too). The jobs
+ * table is never analyzed behind the test's back.
  */
-async function explainedDriver() {
+async function observedDriver(opts: { explain?: boolean } = {}) {
   const schema = freshSchema()
   const pool = new pg.Pool({ connectionString: url, max: 1 })
   const plans: PlanNode[] = []
+  const statements: string[] = []
   const setup: Promise<unknown>[] = []
   pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    client.query = ((...args: unknown[]) => {
+      statements.push(typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text)
+      return query(...args)
+    }) as typeof client.query
+    if (!opts.explain) return
     client.on('notice', (notice) => {
       const at = notice.message?.indexOf('plan:\n') ?? -1
       if (at >= 0) plans.push((JSON.parse(notice.message?.slice(at + 6) as string) as { Plan: PlanNode }).Plan)
     })
     setup.push(
-      client.query(`LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_level = notice;
-        SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json`),
+      query(`LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_level = notice;
+        SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json`) as Promise<unknown>,
     )
   })
   const driver = postgres({ pool, schema })
@@ -105,5 +222,5 @@ async function explainedDriver() {
   await Promise.all(setup)
   await pool.query(`ALTER TABLE "${schema}".jobs SET (autovacuum_enabled = false)`)
   const sql = (text: string, values?: unknown[]) => pool.query(text.replaceAll(/\bjobs\b/g, `"${schema}".jobs`), values)
-  return { driver, plans, sql }
+  return { driver, plans, statements, sql }
 }

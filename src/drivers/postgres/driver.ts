@@ -46,6 +46,8 @@ export function postgres(opts: PostgresOptions): QueueDriver<Queryable> {
 }
 
 
+type ClaimParams = Parameters<QueueDriver['jobClaim']>[0]
+
 // bigint columns hold epoch milliseconds, well inside a double: read them as numbers.
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
@@ -60,6 +62,8 @@ class PostgresDriver implements QueueDriver<Queryable> {
   readonly #channel: string
   readonly #pool: pg.Pool
   readonly #ownPool: boolean
+  /** Queues whose last claim met rate or concurrency keys among its candidates. */
+  readonly #keyedQueues = new Set<string>()
   #migrated: Promise<void> | undefined
 
   constructor(opts: PostgresOptions) {
@@ -139,14 +143,31 @@ class PostgresDriver implements QueueDriver<Queryable> {
     return params.tx ? run(params.tx) : this.#transaction(run)
   }
 
-  async jobClaim(params: { queue: string; names: readonly string[]; workerId: string; limit: number; lease: number; now?: number }): Promise<JobRow[]> {
+  /**
+   * Jobs without rate or concurrency keys, the common case, are claimed by one autocommitted
+   * statement. Keys need counting under advisory locks, in a transaction: a queue whose last claim
+   * met keys goes straight there, until a claim meets none.
+   */
+  async jobClaim(params: ClaimParams): Promise<JobRow[]> {
+    if (!this.#keyedQueues.has(params.queue)) {
+      const limit = Math.min(MAX_CANDIDATES, params.limit)
+      const rows = (await this.#pool.query(this.#q.claimUnkeyed, [params.queue, params.names, params.workerId, limit, params.lease, params.now ?? null]))
+        .rows as (StoredJobRow & { keyed: boolean })[]
+      if (rows[0]?.keyed !== true) return rows.filter((r) => r.id !== null).map(toJobRow)
+      this.#keyedQueues.add(params.queue)
+    }
+    return this.#claimKeyed(params)
+  }
+
+  async #claimKeyed(params: ClaimParams): Promise<JobRow[]> {
     return this.#transaction(async (c) => {
       const now = await this.#now(c, params.now)
       const candidates = (await c.query(this.#q.claimCandidates, [params.queue, now, params.names, Math.min(MAX_CANDIDATES, params.limit * CANDIDATE_FACTOR)]))
         .rows as (ClaimCandidate & { id: string })[]
+      const keys = [...new Set(candidates.flatMap((c) => [c.rateKey && `rate:${c.rateKey}`, c.concurrencyKey && `concurrency:${c.concurrencyKey}`]).filter(Boolean))] as string[]
+      if (keys.length === 0) this.#keyedQueues.delete(params.queue)
       if (candidates.length === 0) return []
       let picked = candidates.slice(0, params.limit)
-      const keys = [...new Set(candidates.flatMap((c) => [c.rateKey && `rate:${c.rateKey}`, c.concurrencyKey && `concurrency:${c.concurrencyKey}`]).filter(Boolean))] as string[]
       if (keys.length > 0) {
         // Counting then claiming must not race another claimer counting the same key: lock each
         // key for this transaction (in sorted order, so two claimers never deadlock).
@@ -182,9 +203,15 @@ class PostgresDriver implements QueueDriver<Queryable> {
   async jobCompleteMany(params: { workerId: string; completions: readonly Completion[]; now?: number }): Promise<void> {
     const { workerId } = params
     const now = params.now ?? null
+    const succeeded = params.completions.filter((x) => x.outcome === 'succeeded')
+    const succeededArgs = [succeeded.map((x) => x.id), succeeded.map((x) => x.result), workerId, now]
+    // The common batch, all succeeded, is one statement: no transaction to open and commit.
+    if (succeeded.length === params.completions.length) {
+      if (succeeded.length > 0) await this.#pool.query(this.#q.succeeded, succeededArgs)
+      return
+    }
     await this.#transaction(async (c) => {
-      const succeeded = params.completions.filter((x) => x.outcome === 'succeeded')
-      if (succeeded.length > 0) await c.query(this.#q.succeeded, [succeeded.map((x) => x.id), succeeded.map((x) => x.result), workerId, now])
+      if (succeeded.length > 0) await c.query(this.#q.succeeded, succeededArgs)
       for (const x of params.completions) {
         switch (x.outcome) {
           case 'failed':

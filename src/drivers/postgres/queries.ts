@@ -36,9 +36,13 @@ export function queries(schema: string) {
      * Opens a claim transaction in one round trip. Right after a bulk insert the statistics still
      * say almost nothing is pending, and the planner would fetch every pending row and sort it
      * (seconds with a million rows) instead of walking `jobs_claim` in claim order and stopping at
-     * the limit (issue 7). Without a sort the only plan left is that index scan.
+     * the limit (issue 7). Without a sort the only plan left is that index scan. A sort that
+     * cannot be avoided then costs 10^10, far above `jit_above_cost`: JIT compiling a claim took
+     * 0.7 s, so it is off too.
      */
-    claimBegin: 'BEGIN; SET LOCAL enable_sort = off',
+    claimBegin: 'BEGIN; SET LOCAL enable_sort = off; SET LOCAL jit = off',
+    /** Claims unkeyed jobs in one statement, or claims nothing and says `keyed` (migration 2). */
+    claimUnkeyed: `SELECT * FROM ${t('claim_unkeyed')}($1, $2::text[], $3, $4::int, $5::bigint, $6::bigint)`,
     claimCandidates: `SELECT id, rate_key AS "rateKey", rate_limit AS "rateLimit", rate_per AS "ratePer",
       concurrency_key AS "concurrencyKey", concurrency_limit AS "concurrencyLimit"
       FROM ${jobs} WHERE queue = $1 AND state IN ${CLAIMABLE} AND run_at <= $2 AND name = ANY($3::text[])
