@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { runDriverConformance } from '../conformance/suite.js'
-import type { JobInsert, JobRow } from '../../queue/driver.js'
+import type { JobInsert, JobRow, QueueDriver } from '../../queue/driver.js'
 import { postgres } from './driver.js'
 
 const url = process.env.AFTERWORK_TEST_PG_URL
@@ -149,6 +149,56 @@ if (!url) {
     })
   })
 
+  describe('jobInsertMany (postgres)', () => {
+    const job = (id: string, queue: string, extra: Partial<JobInsert> = {}): JobInsert => ({ id, queue, name: 'n', payload: '{}', priority: 0, runAt: T0, maxAttempts: 1, ...extra })
+
+    it('inserts without tx in one statement that wakes each queue once', async () => {
+      const { driver, statements } = await observedDriver()
+      const wakes = await listenTo(driver)
+      statements.length = 0
+      const results = await driver.jobInsertMany({ jobs: [job('a', 'emails'), job('b', 'emails'), job('c', 'reports')], now: T0 })
+      expect(results.map((r) => r.inserted)).toEqual([true, true, true])
+      expect(statements).toHaveLength(1)
+      await wakes.until('emails')
+      await wakes.until('reports')
+      expect(wakes.seen.toSorted()).toEqual(['emails', 'reports'])
+    })
+
+    it("wakes listeners of a job enqueued in the caller's transaction only when it commits", async () => {
+      const { driver, schema, sql } = await observedDriver()
+      const wakes = await listenTo(driver)
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      onTestFinished(() => client.end())
+      await client.query('BEGIN')
+      await driver.jobInsertMany({ jobs: [job('a', 'emails')], now: T0, tx: client })
+      // Committed after the insert: a wake-up for the job sent before its commit would arrive first.
+      await sql('SELECT pg_notify($1, $2)', [`afterwork_${schema}`, 'marker'])
+      await wakes.until('marker')
+      expect(wakes.seen).toEqual(['marker'])
+      await client.query('COMMIT')
+      await wakes.until('emails')
+      expect(wakes.seen).toEqual(['marker', 'emails'])
+      expect((await driver.jobGet({ id: 'a' }))?.state).toBe('queued')
+    })
+
+    it('stores nothing of a batch with a taken id, and names that id', async () => {
+      const { driver } = await observedDriver()
+      await driver.jobInsertMany({ jobs: [job('a', 'emails')], now: T0 })
+      await expect(driver.jobInsertMany({ jobs: [job('b', 'emails'), job('a', 'emails')], now: T0 })).rejects.toThrow(/^Job a was not inserted/)
+      expect(await driver.jobGet({ id: 'b' })).toBeNull()
+    })
+
+    it('keeps a batch with unique keys in one transaction and reports the live holder', async () => {
+      const { driver, statements } = await observedDriver()
+      await driver.jobInsertMany({ jobs: [job('a', 'emails', { uniqueKey: 'digest' })], now: T0 })
+      statements.length = 0
+      const results = await driver.jobInsertMany({ jobs: [job('b', 'emails'), job('c', 'emails', { uniqueKey: 'digest' })], now: T0 })
+      expect(results).toEqual([{ id: 'b', inserted: true }, { id: 'c', inserted: false, conflictId: 'a' }])
+      expect([statements[0], statements.at(-1)]).toEqual(['BEGIN', 'COMMIT'])
+    })
+  })
+
   describe('jobCompleteMany (postgres)', () => {
     it('writes an all-succeeded batch in one statement and a mixed batch in one transaction', async () => {
       const { driver, statements } = await observedDriver()
@@ -213,7 +263,8 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
         SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json`) as Promise<unknown>,
     )
   })
-  const driver = postgres({ pool, schema })
+  // The url is for listen(), which holds a connection of its own.
+  const driver = postgres({ pool, url, schema })
   onTestFinished(async () => {
     await driver.close()
     await pool.end()
@@ -222,5 +273,22 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
   await Promise.all(setup)
   await pool.query(`ALTER TABLE "${schema}".jobs SET (autovacuum_enabled = false)`)
   const sql = (text: string, values?: unknown[]) => pool.query(text.replaceAll(/\bjobs\b/g, `"${schema}".jobs`), values)
-  return { driver, plans, statements, sql }
+  return { driver, schema, plans, statements, sql }
+}
+
+/** Listens through the driver and records each wake-up; `until(queue)` resolves once that queue was woken. */
+async function listenTo(driver: QueueDriver<unknown>) {
+  const seen: string[] = []
+  const waiting = new Map<string, () => void>()
+  const controller = new AbortController()
+  onTestFinished(() => controller.abort())
+  await driver.listen?.({
+    signal: controller.signal,
+    onWake: (queue) => {
+      seen.push(queue)
+      waiting.get(queue)?.()
+    },
+  })
+  const until = (queue: string) => (seen.includes(queue) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(queue, resolve)))
+  return { seen, until }
 }

@@ -114,33 +114,47 @@ class PostgresDriver implements QueueDriver<Queryable> {
     if (this.#ownPool) await this.#pool.end()
   }
 
+  /**
+   * Inserts and NOTIFYs the jobs' queues in one statement. Without `tx` and without unique keys it
+   * is the whole call, autocommitted; a taken id fails it whole, and the transaction then reports
+   * that id as always. Unique keys keep the transaction: a conflict's holder is looked up after the
+   * insert, and if it finished meanwhile the batch must roll back. Inside the caller's `tx` the
+   * NOTIFY goes out only if that transaction commits.
+   */
   async jobInsertMany(params: { jobs: readonly JobInsert[]; now?: number; tx?: Queryable }): Promise<JobInsertResult[]> {
-    const { jobs } = params
+    const { jobs, now } = params
     if (jobs.length === 0) return []
-    const run = async (c: Queryable) => {
-      const col = <K extends keyof JobInsert>(key: K) => jobs.map((j) => j[key] ?? null)
-      const inserted = await c.query(this.#q.insertJobs, [
-        col('id'), col('queue'), col('name'), col('payload'), col('priority'), col('maxAttempts'), col('runAt'), col('uniqueKey'),
-        col('rateKey'), col('rateLimit'), col('ratePer'), col('concurrencyKey'), col('concurrencyLimit'), col('timeoutMs'),
-        params.now ?? null,
-      ])
-      const ids = new Set((inserted.rows as { id: string }[]).map((r) => r.id))
-      const conflicted = jobs.filter((j) => !ids.has(j.id))
-      const holders = new Map<string, string>()
-      if (conflicted.length > 0) {
-        const keys = conflicted.map((j) => j.uniqueKey).filter((k): k is string => k !== undefined)
-        for (const r of (await c.query(this.#q.liveByUniqueKeys, [keys])).rows as { id: string; unique_key: string }[]) holders.set(r.unique_key, r.id)
+    if (params.tx) return this.#insert(params.tx, jobs, now, this.#q.insertJobs)
+    if (jobs.every((j) => j.uniqueKey === undefined)) {
+      try {
+        return await this.#insert(this.#pool, jobs, now, this.#q.insertJobsOrFail)
+      } catch (error) {
+        if ((error as { code?: string }).code !== '23505') throw error
       }
-      // One NOTIFY per statement and queue, delivered at commit (inside the caller's tx: only if it commits).
-      if (ids.size > 0) await c.query(this.#q.notify, [this.#channel, [...new Set(jobs.filter((j) => ids.has(j.id)).map((j) => j.queue))]])
-      return jobs.map((j): JobInsertResult => {
-        if (ids.has(j.id)) return { id: j.id, inserted: true }
-        const holder = j.uniqueKey === undefined ? undefined : holders.get(j.uniqueKey)
-        if (holder === undefined) throw new Error(`Job ${j.id} was not inserted (id taken, or its unique key's holder finished meanwhile)`)
-        return { id: j.id, inserted: false, conflictId: holder }
-      })
     }
-    return params.tx ? run(params.tx) : this.#transaction(run)
+    return this.#transaction((c) => this.#insert(c, jobs, now, this.#q.insertJobs))
+  }
+
+  async #insert(c: Queryable, jobs: readonly JobInsert[], now: number | undefined, sql: string): Promise<JobInsertResult[]> {
+    const col = <K extends keyof JobInsert>(key: K) => jobs.map((j) => j[key] ?? null)
+    const inserted = await c.query(sql, [
+      col('id'), col('queue'), col('name'), col('payload'), col('priority'), col('maxAttempts'), col('runAt'), col('uniqueKey'),
+      col('rateKey'), col('rateLimit'), col('ratePer'), col('concurrencyKey'), col('concurrencyLimit'), col('timeoutMs'),
+      now ?? null, this.#channel,
+    ])
+    const ids = new Set((inserted.rows as { id: string }[]).map((r) => r.id))
+    const conflicted = jobs.filter((j) => !ids.has(j.id))
+    const holders = new Map<string, string>()
+    if (conflicted.length > 0) {
+      const keys = conflicted.map((j) => j.uniqueKey).filter((k): k is string => k !== undefined)
+      for (const r of (await c.query(this.#q.liveByUniqueKeys, [keys])).rows as { id: string; unique_key: string }[]) holders.set(r.unique_key, r.id)
+    }
+    return jobs.map((j): JobInsertResult => {
+      if (ids.has(j.id)) return { id: j.id, inserted: true }
+      const holder = j.uniqueKey === undefined ? undefined : holders.get(j.uniqueKey)
+      if (holder === undefined) throw new Error(`Job ${j.id} was not inserted (id taken, or its unique key's holder finished meanwhile)`)
+      return { id: j.id, inserted: false, conflictId: holder }
+    })
   }
 
   /**

@@ -11,6 +11,21 @@ const LIVE = `('scheduled', 'queued', 'running', 'cancelling', 'retrying')`
 export const JOB_COLUMNS = `id, queue, name, payload, state, priority, attempt, max_attempts, run_at, created_at, started_at,
   finished_at, worker_id, lease_until, cancel_requested, unique_key, result, error, progress, timeout_ms`
 
+// A SELECT in WITH runs only as far as the statement reads it: counting `woken` sends every NOTIFY.
+function insertJobs(jobs: string, onConflict: string): string {
+  return `WITH ins AS (INSERT INTO ${jobs} (id, queue, name, payload, priority, max_attempts, run_at, unique_key, rate_key, rate_limit,
+      rate_per, concurrency_key, concurrency_limit, timeout_ms, state, created_at)
+      SELECT u.*, CASE WHEN u.run_at > n.now THEN 'scheduled' ELSE 'queued' END, n.now
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::text[],
+        $10::int[], $11::bigint[], $12::text[], $13::int[], $14::bigint[])
+        AS u(id, queue, name, payload, priority, max_attempts, run_at, unique_key, rate_key, rate_limit, rate_per,
+          concurrency_key, concurrency_limit, timeout_ms),
+        (SELECT coalesce($15::bigint, ${NOW}) AS now) n
+      ${onConflict} RETURNING id, queue),
+    woken AS (SELECT pg_notify($16, q) FROM (SELECT DISTINCT queue AS q FROM ins) d)
+    SELECT id FROM ins, (SELECT count(*) FROM woken) w`
+}
+
 export function queries(schema: string) {
   const t = (table: string) => `"${schema}".${table}`
   const jobs = t('jobs')
@@ -20,16 +35,13 @@ export function queries(schema: string) {
     migrationsTable: `CREATE TABLE IF NOT EXISTS ${t('migrations')} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
     appliedVersions: `SELECT version FROM ${t('migrations')} ORDER BY version`,
     recordMigration: `INSERT INTO ${t('migrations')} (version) VALUES ($1)`,
-    /** Many jobs in one statement, from parallel arrays. */
-    insertJobs: `INSERT INTO ${jobs} (id, queue, name, payload, priority, max_attempts, run_at, unique_key, rate_key, rate_limit,
-      rate_per, concurrency_key, concurrency_limit, timeout_ms, state, created_at)
-      SELECT u.*, CASE WHEN u.run_at > n.now THEN 'scheduled' ELSE 'queued' END, n.now
-      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::text[],
-        $10::int[], $11::bigint[], $12::text[], $13::int[], $14::bigint[])
-        AS u(id, queue, name, payload, priority, max_attempts, run_at, unique_key, rate_key, rate_limit, rate_per,
-          concurrency_key, concurrency_limit, timeout_ms),
-        (SELECT coalesce($15::bigint, ${NOW}) AS now) n
-      ON CONFLICT DO NOTHING RETURNING id`,
+    /**
+     * Many jobs in one statement, from parallel arrays; a job whose id or unique key is taken is
+     * left out. NOTIFYs each queue that got a job once, on channel $16 (delivered at commit).
+     */
+    insertJobs: insertJobs(jobs, 'ON CONFLICT DO NOTHING'),
+    /** The same, for jobs without unique keys: a taken id fails the whole statement. */
+    insertJobsOrFail: insertJobs(jobs, ''),
     liveByUniqueKeys: `SELECT id, unique_key FROM ${jobs} WHERE unique_key = ANY($1::text[]) AND state IN ${LIVE}`,
     notify: `SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q`,
     /**
