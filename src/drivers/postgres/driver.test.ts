@@ -199,6 +199,25 @@ if (!url) {
     })
   })
 
+  describe('jobPrune (postgres)', () => {
+    it('finds old finished jobs through jobs_finished and deletes them by id, without scanning the table', async () => {
+      const { driver, plans, sql } = await observedDriver({ explain: true })
+      await sql(`INSERT INTO jobs (id, queue, name, payload, state, priority, max_attempts, run_at, created_at, finished_at)
+        SELECT lpad(g::text, 6, '0'), 'default', 'noop', '{}', CASE WHEN g <= 30000 THEN 'succeeded' ELSE 'queued' END, 0, 3, g, 0,
+          CASE WHEN g <= 30000 THEN g END
+        FROM generate_series(1, 40000) g`)
+      await sql('ANALYZE jobs')
+      plans.length = 0
+      expect(await driver.jobPrune({ before: 15_000, limit: 1_000 })).toBe(1_000)
+      const scans = plans.flatMap(planNodes).filter((node) => node['Relation Name'] === 'jobs' && node['Node Type'].endsWith('Scan'))
+      expect(scans.map((node) => [node['Node Type'], node['Index Name']]).toSorted()).toEqual([
+        ['Index Scan', 'jobs_finished'],
+        ['Index Scan', 'jobs_pkey'],
+      ])
+      expect(((await sql(`SELECT count(*)::int AS n FROM jobs WHERE state = 'succeeded'`)).rows[0] as { n: number }).n).toBe(29_000)
+    })
+  })
+
   describe('jobCompleteMany (postgres)', () => {
     it('writes an all-succeeded batch in one statement and a mixed batch in one transaction', async () => {
       const { driver, statements } = await observedDriver()

@@ -108,7 +108,10 @@ export function queries(schema: string) {
       ORDER BY id DESC LIMIT $5`,
     counts: `SELECT queue, name, state, count(*)::int AS count FROM ${jobs} WHERE $1::text IS NULL OR queue = $1 GROUP BY queue, name, state`,
     progress: `UPDATE ${jobs} SET progress = $3 WHERE id = $1 AND worker_id = $2`,
-    prune: `DELETE FROM ${jobs} WHERE id IN (SELECT id FROM ${jobs} WHERE state IN ${FINISHED} AND finished_at < $1 LIMIT $2)`,
+    // The ids as one array, so they are deleted through the primary key: as `id IN (SELECT ...)`,
+    // once analyzed the planner hashed them and scanned the whole table (56 ms against 4 ms at
+    // 200,000 rows for 1,000 ids).
+    prune: `DELETE FROM ${jobs} WHERE id = ANY (ARRAY(SELECT id FROM ${jobs} WHERE state IN ${FINISHED} AND finished_at < $1 LIMIT $2))`,
     slotPrune: `DELETE FROM ${t('schedule_slots')} WHERE fired_at < $1`,
     workerGet: `SELECT heartbeat_at AS "heartbeatAt" FROM ${t('workers')} WHERE id = $1 FOR UPDATE`,
     workerUpsert: `INSERT INTO ${t('workers')} (id, service, heartbeat_at) VALUES ($1, $2, $3)
