@@ -10,10 +10,12 @@
  * also runs the migrations), then drains it on one connection the way the worker does with no-op
  * handlers: claim `claim` jobs, then write their `succeeded` outcomes, until none are left (claims on
  * one connection and completions on another, as from the worker's pool; one at a time).
- * Variants change one thing each, cumulatively:
- * - as is: the driver's statements (src/drivers/postgres/queries.ts): a claim is BEGIN, the clock,
- *   the candidates (4 × claim, FOR UPDATE SKIP LOCKED), the UPDATE, COMMIT (5 round trips, one
- *   commit); a completion is BEGIN, the UPDATE, COMMIT (3 round trips, one commit).
+ * Variants change one thing each, cumulatively, from the statements the driver ran before issue 7's
+ * fixes (hard-coded here, not the driver's current ones):
+ * - as is: a claim is BEGIN, the clock, the candidates (queries.ts `claimCandidates`, 4 × claim,
+ *   FOR UPDATE SKIP LOCKED), the UPDATE, COMMIT (5 round trips, one commit); a completion is BEGIN,
+ *   the UPDATE, COMMIT (3 round trips, one commit). The driver still claims jobs with rate or
+ *   concurrency keys this way (its BEGIN also sets enable_sort and jit off).
  * - candidates = claim: read and lock only as many candidates as the claim takes (CANDIDATE_FACTOR 1).
  * - 1 statement each: the claim as one autocommitted `UPDATE ... WHERE id IN (SELECT ... LIMIT n
  *   FOR UPDATE SKIP LOCKED) RETURNING` (possible when no candidate has a rate limit or concurrency
@@ -23,6 +25,9 @@
  *   once more than it would have anyway; a completion is still durable).
  * - + no state/worker index: without `jobs_state (state, id)` and `jobs_worker (worker_id)`, which
  *   every claim and completion updates.
+ * And, apart from the others:
+ * - driver: the driver's own `jobClaim` and `jobCompleteMany` (src/drivers/postgres), whatever
+ *   statements they send now, on a pool of two connections; round trips counted on that pool.
  * Variants alternate within each round; figures per job: wall time, this process's CPU and every
  * postgres process's CPU.
  *
@@ -50,6 +55,8 @@ interface Variant {
   oneStatement: boolean
   asyncClaim: boolean
   dropIndexes: boolean
+  /** Call the driver instead of replaying statements (the other fields do not apply). */
+  driver?: boolean
 }
 
 const variants: readonly Variant[] = [
@@ -58,6 +65,7 @@ const variants: readonly Variant[] = [
   { label: '1 statement each', factor: 1, oneStatement: true, asyncClaim: false, dropIndexes: false },
   { label: '1 statement each + claims not waiting for the WAL flush', factor: 1, oneStatement: true, asyncClaim: true, dropIndexes: false },
   { label: '1 statement each + claims not waiting for the WAL flush + no state/worker index', factor: 1, oneStatement: true, asyncClaim: true, dropIndexes: true },
+  { label: 'driver: jobClaim + jobCompleteMany as they are now', factor: 1, oneStatement: true, asyncClaim: false, dropIndexes: false, driver: true },
 ]
 
 interface Settings {
@@ -107,7 +115,39 @@ async function fill(s: Settings, schema: string): Promise<void> {
   await svc.stop()
 }
 
+/** Drains through the driver itself, counting the statements its pool sends. */
+async function drainThroughDriver(s: Settings, v: Variant, claim: number, round: number, schema: string): Promise<Result> {
+  const pool = new pg.Pool({ connectionString: s.url, max: 2 })
+  let statements = 0
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    client.query = ((...args: unknown[]) => {
+      statements++
+      return query(...args)
+    }) as typeof client.query
+  })
+  const driver = postgres({ pool, schema })
+  let done = 0
+  const c0 = cpuUs()
+  const p0 = postgresCpuUs()
+  const t0 = performance.now()
+  for (;;) {
+    const rows = await driver.jobClaim({ queue: 'default', names: ['noop'], workerId: WORKER, limit: claim, lease: LEASE_MS })
+    if (rows.length === 0) break
+    await driver.jobCompleteMany({ workerId: WORKER, completions: rows.map((r) => ({ id: r.id, outcome: 'succeeded' as const, result: null })) })
+    done += rows.length
+  }
+  const ms = performance.now() - t0
+  const cpu = cpuUs() - c0
+  const pgCpu = postgresCpuUs() - p0
+  const left = ((await pool.query(`SELECT count(*)::int AS n FROM "${schema}".jobs WHERE state <> 'succeeded'`)).rows[0] as { n: number }).n
+  await pool.end()
+  if (done !== s.jobs || left !== 0) throw new Error(`${v.label}: drained ${done} of ${s.jobs}, ${left} not succeeded`)
+  return { variant: v.label, claim, round, jobs: done, ms, cpuUs: cpu, pgCpuUs: pgCpu, statements }
+}
+
 async function drainOnce(s: Settings, v: Variant, claim: number, round: number, schema: string): Promise<Result> {
+  if (v.driver) return drainThroughDriver(s, v, claim, round, schema)
   const q = queries(schema)
   const jobsTable = `"${schema}".jobs`
   const returning = JOB_COLUMNS.split(',').map((c) => `j.${c.trim()}`).join(', ')

@@ -46,6 +46,8 @@ export function postgres(opts: PostgresOptions): QueueDriver<Queryable> {
 }
 
 
+type ClaimParams = Parameters<QueueDriver['jobClaim']>[0]
+
 // bigint columns hold epoch milliseconds, well inside a double: read them as numbers.
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
@@ -60,6 +62,8 @@ class PostgresDriver implements QueueDriver<Queryable> {
   readonly #channel: string
   readonly #pool: pg.Pool
   readonly #ownPool: boolean
+  /** Queues whose last claim met rate or concurrency keys among its candidates. */
+  readonly #keyedQueues = new Set<string>()
   #migrated: Promise<void> | undefined
 
   constructor(opts: PostgresOptions) {
@@ -110,43 +114,74 @@ class PostgresDriver implements QueueDriver<Queryable> {
     if (this.#ownPool) await this.#pool.end()
   }
 
+  /**
+   * Inserts and NOTIFYs the jobs' queues in one statement. Without `tx` and without unique keys it
+   * is the whole call, autocommitted; a taken id fails it whole, and the transaction then reports
+   * that id as always. Unique keys keep the transaction: a conflict's holder is looked up after the
+   * insert, and if it finished meanwhile the batch must roll back. Inside the caller's `tx` the
+   * NOTIFY goes out only if that transaction commits.
+   */
   async jobInsertMany(params: { jobs: readonly JobInsert[]; now?: number; tx?: Queryable }): Promise<JobInsertResult[]> {
-    const { jobs } = params
+    const { jobs, now } = params
     if (jobs.length === 0) return []
-    const run = async (c: Queryable) => {
-      const col = <K extends keyof JobInsert>(key: K) => jobs.map((j) => j[key] ?? null)
-      const inserted = await c.query(this.#q.insertJobs, [
-        col('id'), col('queue'), col('name'), col('payload'), col('priority'), col('maxAttempts'), col('runAt'), col('uniqueKey'),
-        col('rateKey'), col('rateLimit'), col('ratePer'), col('concurrencyKey'), col('concurrencyLimit'), col('timeoutMs'),
-        params.now ?? null,
-      ])
-      const ids = new Set((inserted.rows as { id: string }[]).map((r) => r.id))
-      const conflicted = jobs.filter((j) => !ids.has(j.id))
-      const holders = new Map<string, string>()
-      if (conflicted.length > 0) {
-        const keys = conflicted.map((j) => j.uniqueKey).filter((k): k is string => k !== undefined)
-        for (const r of (await c.query(this.#q.liveByUniqueKeys, [keys])).rows as { id: string; unique_key: string }[]) holders.set(r.unique_key, r.id)
+    if (params.tx) return this.#insert(params.tx, jobs, now, this.#q.insertJobs)
+    if (jobs.every((j) => j.uniqueKey === undefined)) {
+      try {
+        return await this.#insert(this.#pool, jobs, now, this.#q.insertJobsOrFail)
+      } catch (error) {
+        if ((error as { code?: string }).code !== '23505') throw error
       }
-      // One NOTIFY per statement and queue, delivered at commit (inside the caller's tx: only if it commits).
-      if (ids.size > 0) await c.query(this.#q.notify, [this.#channel, [...new Set(jobs.filter((j) => ids.has(j.id)).map((j) => j.queue))]])
-      return jobs.map((j): JobInsertResult => {
-        if (ids.has(j.id)) return { id: j.id, inserted: true }
-        const holder = j.uniqueKey === undefined ? undefined : holders.get(j.uniqueKey)
-        if (holder === undefined) throw new Error(`Job ${j.id} was not inserted (id taken, or its unique key's holder finished meanwhile)`)
-        return { id: j.id, inserted: false, conflictId: holder }
-      })
     }
-    return params.tx ? run(params.tx) : this.#transaction(run)
+    return this.#transaction((c) => this.#insert(c, jobs, now, this.#q.insertJobs))
   }
 
-  async jobClaim(params: { queue: string; names: readonly string[]; workerId: string; limit: number; lease: number; now?: number }): Promise<JobRow[]> {
+  async #insert(c: Queryable, jobs: readonly JobInsert[], now: number | undefined, sql: string): Promise<JobInsertResult[]> {
+    const col = <K extends keyof JobInsert>(key: K) => jobs.map((j) => j[key] ?? null)
+    const inserted = await c.query(sql, [
+      col('id'), col('queue'), col('name'), col('payload'), col('priority'), col('maxAttempts'), col('runAt'), col('uniqueKey'),
+      col('rateKey'), col('rateLimit'), col('ratePer'), col('concurrencyKey'), col('concurrencyLimit'), col('timeoutMs'),
+      now ?? null, this.#channel,
+    ])
+    const ids = new Set((inserted.rows as { id: string }[]).map((r) => r.id))
+    const conflicted = jobs.filter((j) => !ids.has(j.id))
+    const holders = new Map<string, string>()
+    if (conflicted.length > 0) {
+      const keys = conflicted.map((j) => j.uniqueKey).filter((k): k is string => k !== undefined)
+      for (const r of (await c.query(this.#q.liveByUniqueKeys, [keys])).rows as { id: string; unique_key: string }[]) holders.set(r.unique_key, r.id)
+    }
+    return jobs.map((j): JobInsertResult => {
+      if (ids.has(j.id)) return { id: j.id, inserted: true }
+      const holder = j.uniqueKey === undefined ? undefined : holders.get(j.uniqueKey)
+      if (holder === undefined) throw new Error(`Job ${j.id} was not inserted (id taken, or its unique key's holder finished meanwhile)`)
+      return { id: j.id, inserted: false, conflictId: holder }
+    })
+  }
+
+  /**
+   * Jobs without rate or concurrency keys, the common case, are claimed by one autocommitted
+   * statement. Keys need counting under advisory locks, in a transaction: a queue whose last claim
+   * met keys goes straight there, until a claim meets none.
+   */
+  async jobClaim(params: ClaimParams): Promise<JobRow[]> {
+    if (!this.#keyedQueues.has(params.queue)) {
+      const limit = Math.min(MAX_CANDIDATES, params.limit)
+      const rows = (await this.#pool.query(this.#q.claimUnkeyed, [params.queue, params.names, params.workerId, limit, params.lease, params.now ?? null]))
+        .rows as (StoredJobRow & { keyed: boolean })[]
+      if (rows[0]?.keyed !== true) return rows.filter((r) => r.id !== null).map(toJobRow)
+      this.#keyedQueues.add(params.queue)
+    }
+    return this.#claimKeyed(params)
+  }
+
+  async #claimKeyed(params: ClaimParams): Promise<JobRow[]> {
     return this.#transaction(async (c) => {
       const now = await this.#now(c, params.now)
       const candidates = (await c.query(this.#q.claimCandidates, [params.queue, now, params.names, Math.min(MAX_CANDIDATES, params.limit * CANDIDATE_FACTOR)]))
         .rows as (ClaimCandidate & { id: string })[]
+      const keys = [...new Set(candidates.flatMap((c) => [c.rateKey && `rate:${c.rateKey}`, c.concurrencyKey && `concurrency:${c.concurrencyKey}`]).filter(Boolean))] as string[]
+      if (keys.length === 0) this.#keyedQueues.delete(params.queue)
       if (candidates.length === 0) return []
       let picked = candidates.slice(0, params.limit)
-      const keys = [...new Set(candidates.flatMap((c) => [c.rateKey && `rate:${c.rateKey}`, c.concurrencyKey && `concurrency:${c.concurrencyKey}`]).filter(Boolean))] as string[]
       if (keys.length > 0) {
         // Counting then claiming must not race another claimer counting the same key: lock each
         // key for this transaction (in sorted order, so two claimers never deadlock).
@@ -167,7 +202,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
       const rows = (await c.query(this.#q.claim, [picked.map((p) => p.id), now, params.workerId, now + params.lease])).rows as StoredJobRow[]
       const order = new Map(picked.map((p, i) => [p.id, i]))
       return rows.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number)).map(toJobRow)
-    })
+    }, this.#q.claimBegin)
   }
 
   async jobHeartbeat(params: { workerId: string; ids: readonly string[]; lease: number; now?: number }) {
@@ -182,9 +217,15 @@ class PostgresDriver implements QueueDriver<Queryable> {
   async jobCompleteMany(params: { workerId: string; completions: readonly Completion[]; now?: number }): Promise<void> {
     const { workerId } = params
     const now = params.now ?? null
+    const succeeded = params.completions.filter((x) => x.outcome === 'succeeded')
+    const succeededArgs = [succeeded.map((x) => x.id), succeeded.map((x) => x.result), workerId, now]
+    // The common batch, all succeeded, is one statement: no transaction to open and commit.
+    if (succeeded.length === params.completions.length) {
+      if (succeeded.length > 0) await this.#pool.query(this.#q.succeeded, succeededArgs)
+      return
+    }
     await this.#transaction(async (c) => {
-      const succeeded = params.completions.filter((x) => x.outcome === 'succeeded')
-      if (succeeded.length > 0) await c.query(this.#q.succeeded, [succeeded.map((x) => x.id), succeeded.map((x) => x.result), workerId, now])
+      if (succeeded.length > 0) await c.query(this.#q.succeeded, succeededArgs)
       for (const x of params.completions) {
         switch (x.outcome) {
           case 'failed':
@@ -330,11 +371,12 @@ class PostgresDriver implements QueueDriver<Queryable> {
     return now ?? Number(((await c.query(this.#q.now, [null])).rows[0] as { now: number | string }).now)
   }
 
-  async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** Runs `fn` between `begin` (BEGIN, possibly with SET LOCAL settings, in one round trip) and COMMIT, on one pooled client. */
+  async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     const client = await this.#pool.connect()
     let broken: Error | undefined
     try {
-      await client.query('BEGIN')
+      await client.query(begin)
       const result = await fn(client)
       await client.query('COMMIT')
       return result

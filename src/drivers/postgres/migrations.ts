@@ -51,4 +51,35 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (schedule, slot)
   );
   `,
+  // 2: the claim of jobs without rate or concurrency keys as one autocommitted statement (issue 7).
+  // It is a function for its SET clause: the candidates must be planned with enable_sort off, and
+  // so without JIT (see claimBegin in queries.ts), while SET LOCAL would need a transaction, two
+  // more round trips. It is planned afresh on each call (SQL functions are; force_custom_plan
+  // keeps it so where PostgreSQL 18 caches their plans): a PL/pgSQL plan cached while the table
+  // was empty scanned every row of a later bulk insert, in each claim. When a key is among the
+  // first p_limit candidates it claims nothing and returns one row with keyed = true: those
+  // limits are counted in the driver's claim transaction.
+  `
+  CREATE FUNCTION {schema}.claim_unkeyed(p_queue text, p_names text[], p_worker_id text, p_limit integer, p_lease bigint, p_now bigint)
+  RETURNS TABLE (keyed boolean, id text, queue text, name text, payload text, state text, priority integer, attempt integer,
+    max_attempts integer, run_at bigint, created_at bigint, started_at bigint, finished_at bigint, worker_id text,
+    lease_until bigint, cancel_requested boolean, unique_key text, result text, error text, progress text, timeout_ms bigint)
+  LANGUAGE sql VOLATILE SET enable_sort = off SET jit = off SET plan_cache_mode = force_custom_plan AS $$
+    WITH n AS MATERIALIZED (SELECT coalesce(p_now, (extract(epoch from clock_timestamp()) * 1000)::bigint) AS now),
+    c AS MATERIALIZED (
+      SELECT j.id, j.rate_key IS NOT NULL OR j.concurrency_key IS NOT NULL AS keyed FROM {schema}.jobs j
+      WHERE j.queue = p_queue AND j.state IN ('scheduled', 'queued', 'retrying') AND j.run_at <= (SELECT n.now FROM n)
+        AND j.name = ANY (p_names)
+      ORDER BY j.priority DESC, j.run_at, j.id LIMIT p_limit FOR UPDATE SKIP LOCKED),
+    k AS (SELECT coalesce(bool_or(c.keyed), false) AS keyed FROM c),
+    u AS (
+      UPDATE {schema}.jobs j SET state = 'running', attempt = j.attempt + 1, started_at = n.now, worker_id = p_worker_id,
+        lease_until = n.now + p_lease
+      FROM c, n WHERE j.id = c.id AND NOT (SELECT k.keyed FROM k)
+      RETURNING j.id, j.queue, j.name, j.payload, j.state, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at,
+        j.started_at, j.finished_at, j.worker_id, j.lease_until, j.cancel_requested, j.unique_key, j.result, j.error,
+        j.progress, j.timeout_ms)
+    SELECT k.keyed, u.* FROM k LEFT JOIN u ON true ORDER BY u.priority DESC, u.run_at, u.id
+  $$;
+  `,
 ]
