@@ -1,7 +1,7 @@
 /**
  * In-process jobs and offload against their anchors, in one process, alternating:
  *
- *   node --conditions=afterwork-source --import tsx bench/jobs.ts [--runs 5] [--jobs 20000] [--tasks 20000]
+ *   node --conditions=afterwork-source --import tsx bench/jobs.ts [--runs 5] [--jobs 20000] [--tasks 20000] [--subruns 3]
  *
  * 1. Job start-to-running overhead: `kind.start()` until the handler runs, against a bare promise
  *    chain doing the same (Promise.resolve().then(handler)), for `--jobs` trivial jobs.
@@ -9,8 +9,9 @@
  *    pipelined (all `--tasks` submitted at once), both without a signal and both with one.
  *
  * Pairs are formed per round (afterwork run next to its anchor run), and the ratios reported are
- * medians of the per-round ratios, with min-max. Prints a markdown table; raw runs go to
- * bench/results/jobs-<date>.json.
+ * medians of the per-round ratios, with min-max. Each offload figure of a round is the median of
+ * `--subruns` runs per side, alternating, since this machine's speed drifts between runs. Prints a
+ * markdown table; raw runs go to bench/results/jobs-<date>.json.
  */
 import { setMaxListeners } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -26,11 +27,13 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     jobs: { type: 'string', default: '20000' },
     tasks: { type: 'string', default: '20000' },
+    subruns: { type: 'string', default: '3' },
   },
 })
 const runs = Number(values.runs)
 const jobCount = Number(values.jobs)
 const taskCount = Number(values.tasks)
+const subruns = Number(values.subruns)
 const threads = Math.max(1, availableParallelism() - 1)
 const trivial = new URL('./jobs-task.mjs', import.meta.url)
 
@@ -108,13 +111,25 @@ for (let round = 0; round < runs; round++) {
   // Alternate which side goes first, so drifts of the shared machine hit both alike.
   const order = round % 2 === 0
   const pair = async (a: () => Promise<number>, b: () => Promise<number>) => (order ? [await a(), await b()] : [await b(), await a()].reverse()) as [number, number]
+  // The machine's speed drifts by 20% from one run to the next: each offload pair is the median of
+  // `subruns` back-to-back runs per side, alternating (ABAB... then BABA... in the next round).
+  const interleaved = async (a: () => Promise<number>, b: () => Promise<number>) => {
+    const xs: number[] = []
+    const ys: number[] = []
+    for (let k = 0; k < subruns; k++) {
+      const [x, y] = await pair(a, b)
+      xs.push(x)
+      ys.push(y)
+    }
+    return [median(xs), median(ys)] as [number, number]
+  }
   let [x, y] = await pair(() => afterworkJobs(jobCount), () => barePromises(jobCount))
   pairs.jobs.afterwork.push(x)
   pairs.jobs.anchor.push(y)
-  ;[x, y] = await pair(() => offloadTasks(taskCount, false), () => piscinaTasks(taskCount, false))
+  ;[x, y] = await interleaved(() => offloadTasks(taskCount, false), () => piscinaTasks(taskCount, false))
   pairs.offloadPlain.afterwork.push(x)
   pairs.offloadPlain.anchor.push(y)
-  ;[x, y] = await pair(() => offloadTasks(taskCount, true), () => piscinaTasks(taskCount, true))
+  ;[x, y] = await interleaved(() => offloadTasks(taskCount, true), () => piscinaTasks(taskCount, true))
   pairs.offloadSignal.afterwork.push(x)
   pairs.offloadSignal.anchor.push(y)
 }
@@ -132,4 +147,4 @@ for (const [label, anchor, p] of rows) console.log(`| ${label} | ${fmt(p.afterwo
 
 const dir = fileURLToPath(new URL('./results/', import.meta.url))
 mkdirSync(dir, { recursive: true })
-writeFileSync(`${dir}jobs-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, JSON.stringify({ node: process.version, runs, jobCount, taskCount, threads, pairs }, null, 2))
+writeFileSync(`${dir}jobs-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, JSON.stringify({ node: process.version, runs, jobCount, taskCount, subruns, threads, pairs }, null, 2))

@@ -82,7 +82,17 @@ interface Schedule {
   failures: number
   missed: number
   skipped: number
-  lastRun: ScheduleInfo['lastRun']
+  lastRun: LastRun | null
+}
+
+/** The last run in numbers; {@link Scheduler.list} formats it. A fire builds no strings. */
+interface LastRun {
+  slot: number
+  startedAt: number
+  finishedAt?: number
+  outcome?: RunOutcome
+  durationMs?: number
+  error?: ErrorInfo
 }
 
 export interface SchedulerDeps {
@@ -111,6 +121,8 @@ export class Scheduler {
   #wake = new AbortController()
   #started = false
   #loop: Promise<void> | undefined
+  /** Whether the loop waits in clock.sleep (a changed schedule must wake it) or runs a batch. */
+  #sleeping = false
   /** Runs going across all schedules, and who waits for that to reach zero. */
   #active = 0
   #idle: Deferred<void> | undefined
@@ -276,7 +288,8 @@ export class Scheduler {
     s.version++
     s.nextRunAt = slot === null ? null : slot + (s.jitterMs > 0 ? Math.floor(this.#deps.random() * s.jitterMs) : 0)
     if (s.nextRunAt !== null && !s.paused) this.#heap.push({ at: s.nextRunAt, schedule: s, version: s.version })
-    this.#wake.abort(TIMER_CANCELLED)
+    // While the loop runs a batch it reads the heap again before it sleeps: no wake-up needed.
+    if (this.#sleeping) this.#wake.abort(TIMER_CANCELLED)
   }
 
   async #run(): Promise<void> {
@@ -290,10 +303,13 @@ export class Scheduler {
       const next = this.#heap.peek()
       const wait = next === undefined ? MAX_WAIT_MS : Math.min(MAX_WAIT_MS, Math.max(0, next.at - clock.now()))
       this.#wake = new AbortController()
+      this.#sleeping = true
       try {
         await clock.sleep(wait, this.#wake.signal)
       } catch {
         // Woken early: a schedule changed, or stop.
+      } finally {
+        this.#sleeping = false
       }
     }
   }
@@ -336,8 +352,8 @@ export class Scheduler {
         (won) => {
           if (!won) return
           s.runs++
-          s.lastRun = { slot: new Date(slot).toISOString(), startedAt: new Date(clock.now()).toISOString() }
-          events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late: now - slot })
+          s.lastRun = { slot, startedAt: clock.now() }
+          if (events.has('schedule:fired')) events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late: now - slot })
         },
         (error: unknown) => {
           s.failures++
@@ -357,18 +373,29 @@ export class Scheduler {
     this.#active++
     s.runs++
     const late = now - slot
-    const id = `${s.name}@${new Date(slot).toISOString()}`
     const started = clock.now()
-    const lastRun: NonNullable<ScheduleInfo['lastRun']> = { slot: new Date(slot).toISOString(), startedAt: new Date(started).toISOString() }
+    const lastRun: LastRun = { slot, startedAt: started }
     s.lastRun = lastRun
-    events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late })
+    if (events.has('schedule:fired')) events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late })
+    // The id, logger and slot Date are made when first read: a fire that nobody inspects builds no
+    // strings, so one-second schedules beside thousands of others leave little garbage for the GC.
+    let id: string | undefined
+    let childLog: Logger | undefined
+    const runId = () => (id ??= `${s.name}@${new Date(slot).toISOString()}`)
     const ctx: RunContext = {
-      id,
+      get id() {
+        return runId()
+      },
       signal: controller.signal,
       attempt: 1,
       progress: () => {},
-      log: log.child({ schedule: s.name, slot: lastRun.slot }),
-      slot: new Date(slot),
+      get log() {
+        childLog ??= log.child({ schedule: s.name, slot: new Date(slot).toISOString() })
+        return childLog
+      },
+      get slot() {
+        return new Date(slot)
+      },
       late,
     }
     const timer = s.timeoutMs === undefined ? undefined : new AbortController()
@@ -379,13 +406,13 @@ export class Scheduler {
         () => {},
       )
     }
-    events.emit('job:running', { id, name: s.name, attempt: 1 })
+    if (events.has('job:running')) events.emit('job:running', { id: runId(), name: s.name, attempt: 1 })
     Promise.resolve()
       .then(() => s.fn(s.input, ctx))
       .then(
-        () => this.#finished(s, lastRun, started, id, 'succeeded', undefined),
+        () => this.#finished(s, lastRun, started, runId, 'succeeded', undefined),
         (error: unknown) =>
-          this.#finished(s, lastRun, started, id, controller.signal.aborted && !isTimeout(controller.signal.reason) ? 'cancelled' : 'failed', error),
+          this.#finished(s, lastRun, started, runId, controller.signal.aborted && !isTimeout(controller.signal.reason) ? 'cancelled' : 'failed', error),
       )
       .finally(() => {
         timer?.abort(TIMER_CANCELLED)
@@ -398,25 +425,25 @@ export class Scheduler {
     return true
   }
 
-  #finished(s: Schedule, lastRun: NonNullable<ScheduleInfo['lastRun']>, started: number, id: string, outcome: RunOutcome, error: unknown): void {
+  #finished(s: Schedule, lastRun: LastRun, started: number, id: () => string, outcome: RunOutcome, error: unknown): void {
     const { clock, events, log } = this.#deps
     const finished = clock.now()
     const durationMs = finished - started
-    lastRun.finishedAt = new Date(finished).toISOString()
+    lastRun.finishedAt = finished
     lastRun.outcome = outcome
     lastRun.durationMs = durationMs
     if (outcome === 'succeeded') {
-      events.emit('job:succeeded', { id, name: s.name, durationMs })
+      if (events.has('job:succeeded')) events.emit('job:succeeded', { id: id(), name: s.name, durationMs })
       return
     }
     lastRun.error = toErrorInfo(error)
     if (outcome === 'cancelled') {
-      events.emit('job:cancelled', { id, name: s.name, durationMs })
+      events.emit('job:cancelled', { id: id(), name: s.name, durationMs })
       return
     }
     s.failures++
-    log.error({ err: error, schedule: s.name, slot: lastRun.slot }, 'schedule run failed; it fires again at its next slot')
-    events.emit('job:failed', { id, name: s.name, durationMs, error })
+    log.error({ err: error, schedule: s.name, slot: new Date(lastRun.slot).toISOString() }, 'schedule run failed; it fires again at its next slot')
+    events.emit('job:failed', { id: id(), name: s.name, durationMs, error })
   }
 
   #info(s: Schedule): ScheduleInfo {
@@ -428,7 +455,7 @@ export class Scheduler {
       timezone: s.trigger.timezone,
       paused: s.paused,
       nextRun: at === null ? null : { local: formatInZone(at, s.trigger.timezone), utc: new Date(at).toISOString() },
-      lastRun: s.lastRun && { ...s.lastRun },
+      lastRun: s.lastRun && formatLastRun(s.lastRun),
       runs: s.runs,
       failures: s.failures,
       missed: s.missed,
@@ -440,4 +467,9 @@ export class Scheduler {
 
 function isTimeout(reason: unknown): boolean {
   return reason instanceof AfterworkError && reason.code === 'ERR_TIMEOUT'
+}
+
+function formatLastRun({ slot, startedAt, finishedAt, ...rest }: LastRun): NonNullable<ScheduleInfo['lastRun']> {
+  const iso = (ms: number) => new Date(ms).toISOString()
+  return { slot: iso(slot), startedAt: iso(startedAt), ...(finishedAt === undefined ? {} : { finishedAt: iso(finishedAt) }), ...rest }
 }
