@@ -4,6 +4,7 @@ import Database from 'better-sqlite3'
 import type { JobState } from '../../core/job-state.js'
 import { pickClaimable, type ClaimCandidate } from '../../queue/claim-rules.js'
 import type { Completion, JobCount, JobInsert, JobInsertResult, JobRow, QueueDriver } from '../../queue/driver.js'
+import { systemClock } from '../../core/clock.js'
 import { LEASE_EXPIRED_JSON, toJobRow, type StoredJobRow } from '../job-row.js'
 import { migrations } from './migrations.js'
 import * as Q from './queries.js'
@@ -76,6 +77,31 @@ class SqliteDriver implements QueueDriver {
     this.#stmts = prepare(db)
   }
 
+  /**
+   * Runs `fn` in a write transaction (BEGIN IMMEDIATE), waiting for the write lock without blocking
+   * the event loop. SQLite's own busy handler sleeps the thread on a fixed schedule (1, 2, 5, 10 ...
+   * 100 ms); against a worker that takes the lock back to back it keeps losing until busy_timeout and
+   * fails with SQLITE_BUSY (the queue-sqlite bench saw a web process's enqueue fail that way). Here
+   * BEGIN IMMEDIATE does not wait, and a busy lock is retried every millisecond, asynchronously, for
+   * up to `busyTimeout`.
+   */
+  async #immediate<T>(fn: () => T): Promise<T> {
+    const db = this.#conn
+    const busyTimeout = this.#opts.busyTimeout ?? 2_000
+    const deadline = systemClock.monotonic() + busyTimeout
+    for (;;) {
+      db.pragma('busy_timeout = 0')
+      try {
+        return db.transaction(fn).immediate()
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || systemClock.monotonic() >= deadline) throw error
+      } finally {
+        db.pragma(`busy_timeout = ${busyTimeout}`)
+      }
+      await systemClock.sleep(1)
+    }
+  }
+
   #migrateNow(): void {
     const db = this.#db as Database.Database
     db.transaction(() => {
@@ -97,19 +123,21 @@ class SqliteDriver implements QueueDriver {
 
   async jobInsertMany({ jobs, now = Date.now() }: { jobs: readonly JobInsert[]; now?: number }): Promise<JobInsertResult[]> {
     const s = this.#s
-    const insertChunk = this.#conn.transaction((chunk: readonly JobInsert[]) =>
+    const insertChunk = (chunk: readonly JobInsert[]) =>
       chunk.map((job): JobInsertResult => {
         const info = s.insert.run(insertParams(job, now))
         if (info.changes === 1) return { id: job.id, inserted: true }
         const holder = job.uniqueKey === undefined ? undefined : (s.liveByUnique.get(job.uniqueKey) as { id: string } | undefined)
         if (!holder) throw new Error(`Job id ${job.id} already exists`)
         return { id: job.id, inserted: false, conflictId: holder.id }
-      }),
-    )
+      })
     // At most MAX_WRITE_ROWS rows per write transaction, so no batch holds the write lock (and
     // stalls other processes) for long; a crash mid-way keeps the chunks already committed.
     const results: JobInsertResult[] = []
-    for (let i = 0; i < jobs.length; i += MAX_WRITE_ROWS) results.push(...insertChunk.immediate(jobs.slice(i, i + MAX_WRITE_ROWS)))
+    for (let i = 0; i < jobs.length; i += MAX_WRITE_ROWS) {
+      const chunk = jobs.slice(i, i + MAX_WRITE_ROWS)
+      results.push(...(await this.#immediate(() => insertChunk(chunk))))
+    }
     return results
   }
 
@@ -121,7 +149,7 @@ class SqliteDriver implements QueueDriver {
     if (s.claimProbe.get({ queue: params.queue, now, names }) === undefined) return []
     const candidatesOf = (limit: number) =>
       s.claimCandidates.all({ queue: params.queue, now, names, limit: Math.min(MAX_CANDIDATES, limit) }) as (ClaimCandidate & { id: string })[]
-    return this.#conn.transaction(() => {
+    return this.#immediate(() => {
       let candidates = candidatesOf(params.limit)
       if (candidates.length === 0) return []
       let picked: (ClaimCandidate & { id: string })[] = candidates
@@ -141,7 +169,7 @@ class SqliteDriver implements QueueDriver {
       // RETURNING gives no order: hand the jobs back in claim order.
       const order = new Map(picked.map((c, i) => [c.id, i]))
       return rows.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number)).map(toJobRow)
-    }).immediate()
+    })
   }
 
   async jobHeartbeat(params: { workerId: string; ids: readonly string[]; lease: number; now?: number }) {
@@ -161,7 +189,7 @@ class SqliteDriver implements QueueDriver {
     const s = this.#s
     const now = params.now ?? Date.now()
     const { workerId } = params
-    this.#conn.transaction(() => {
+    await this.#immediate(() => {
       for (const c of params.completions) {
         switch (c.outcome) {
           case 'succeeded':
@@ -181,7 +209,7 @@ class SqliteDriver implements QueueDriver {
             break
         }
       }
-    }).immediate()
+    })
   }
 
   async jobRescue(params: { now?: number; limit?: number }): Promise<number> {
@@ -192,21 +220,21 @@ class SqliteDriver implements QueueDriver {
   async jobCancel(params: { id: string; now?: number }): Promise<JobRow | null> {
     const s = this.#s
     const now = params.now ?? Date.now()
-    return this.#conn.transaction(() => {
+    return this.#immediate(() => {
       if (s.cancelWaiting.run({ id: params.id, now }).changes === 0) s.cancelRunning.run({ id: params.id })
       const row = s.get.get(params.id) as StoredJobRow | undefined
       return row ? toJobRow(row) : null
-    }).immediate()
+    })
   }
 
   async jobRetry(params: { id: string; now?: number }): Promise<JobRow | null> {
     const s = this.#s
     const now = params.now ?? Date.now()
     try {
-      return this.#conn.transaction(() => {
+      return await this.#immediate(() => {
         if (s.retry.run({ id: params.id, now }).changes === 0) return null
         return toJobRow(s.get.get(params.id) as StoredJobRow)
-      }).immediate()
+      })
     } catch (error) {
       // Another live job holds its unique key: it cannot run again until that one finishes.
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') return null
@@ -249,7 +277,7 @@ class SqliteDriver implements QueueDriver {
   async workerHeartbeat(params: { workerId: string; service: string; lease: number; takeover: boolean; now?: number }) {
     const s = this.#s
     const now = params.now ?? Date.now()
-    return this.#conn.transaction(() => {
+    return this.#immediate(() => {
       let reclaimed = 0
       if (params.takeover) {
         const current = s.workerGet.get(params.workerId) as { heartbeatAt: number } | undefined
@@ -258,7 +286,7 @@ class SqliteDriver implements QueueDriver {
       }
       s.workerUpsert.run({ id: params.workerId, service: params.service, now })
       return { ok: true, reclaimed }
-    }).immediate()
+    })
   }
 
   async workerRemove(params: { workerId: string }): Promise<void> {
@@ -268,14 +296,14 @@ class SqliteDriver implements QueueDriver {
   async scheduleFire(params: { schedule: string; slot: number; job: JobInsert; now?: number }) {
     const now = params.now ?? Date.now()
     const s = this.#s
-    return this.#conn.transaction(() => {
+    return this.#immediate(() => {
       if (s.slotInsert.run({ schedule: params.schedule, slot: params.slot, jobId: params.job.id, now }).changes === 0) {
         return { won: false }
       }
       const job = params.job
       const info = s.insert.run(insertParams(job, now))
       return { won: true, jobId: info.changes === 1 ? job.id : (s.liveByUnique.get(job.uniqueKey ?? '') as { id: string } | undefined)?.id }
-    }).immediate()
+    })
   }
 
   async scheduleLastSlot(params: { schedule: string }): Promise<number | null> {
