@@ -83,7 +83,8 @@ class SqliteDriver implements QueueDriver {
    * 100 ms); against a worker that takes the lock back to back it keeps losing until busy_timeout and
    * fails with SQLITE_BUSY (the queue-sqlite bench saw a web process's enqueue fail that way). Here
    * BEGIN IMMEDIATE does not wait, and a busy lock is retried every millisecond, asynchronously, for
-   * up to `busyTimeout`.
+   * up to `busyTimeout`. Used for the writes a web process makes (enqueue, cancel, retry); the
+   * worker's own claims and completions keep SQLite's handler.
    */
   async #immediate<T>(fn: () => T): Promise<T> {
     const db = this.#conn
@@ -149,7 +150,7 @@ class SqliteDriver implements QueueDriver {
     if (s.claimProbe.get({ queue: params.queue, now, names }) === undefined) return []
     const candidatesOf = (limit: number) =>
       s.claimCandidates.all({ queue: params.queue, now, names, limit: Math.min(MAX_CANDIDATES, limit) }) as (ClaimCandidate & { id: string })[]
-    return this.#immediate(() => {
+    return this.#conn.transaction(() => {
       let candidates = candidatesOf(params.limit)
       if (candidates.length === 0) return []
       let picked: (ClaimCandidate & { id: string })[] = candidates
@@ -169,7 +170,7 @@ class SqliteDriver implements QueueDriver {
       // RETURNING gives no order: hand the jobs back in claim order.
       const order = new Map(picked.map((c, i) => [c.id, i]))
       return rows.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number)).map(toJobRow)
-    })
+    }).immediate()
   }
 
   async jobHeartbeat(params: { workerId: string; ids: readonly string[]; lease: number; now?: number }) {
@@ -189,7 +190,7 @@ class SqliteDriver implements QueueDriver {
     const s = this.#s
     const now = params.now ?? Date.now()
     const { workerId } = params
-    await this.#immediate(() => {
+    this.#conn.transaction(() => {
       for (const c of params.completions) {
         switch (c.outcome) {
           case 'succeeded':
@@ -209,7 +210,7 @@ class SqliteDriver implements QueueDriver {
             break
         }
       }
-    })
+    }).immediate()
   }
 
   async jobRescue(params: { now?: number; limit?: number }): Promise<number> {
@@ -277,7 +278,7 @@ class SqliteDriver implements QueueDriver {
   async workerHeartbeat(params: { workerId: string; service: string; lease: number; takeover: boolean; now?: number }) {
     const s = this.#s
     const now = params.now ?? Date.now()
-    return this.#immediate(() => {
+    return this.#conn.transaction(() => {
       let reclaimed = 0
       if (params.takeover) {
         const current = s.workerGet.get(params.workerId) as { heartbeatAt: number } | undefined
@@ -286,7 +287,7 @@ class SqliteDriver implements QueueDriver {
       }
       s.workerUpsert.run({ id: params.workerId, service: params.service, now })
       return { ok: true, reclaimed }
-    })
+    }).immediate()
   }
 
   async workerRemove(params: { workerId: string }): Promise<void> {
@@ -296,14 +297,14 @@ class SqliteDriver implements QueueDriver {
   async scheduleFire(params: { schedule: string; slot: number; job: JobInsert; now?: number }) {
     const now = params.now ?? Date.now()
     const s = this.#s
-    return this.#immediate(() => {
+    return this.#conn.transaction(() => {
       if (s.slotInsert.run({ schedule: params.schedule, slot: params.slot, jobId: params.job.id, now }).changes === 0) {
         return { won: false }
       }
       const job = params.job
       const info = s.insert.run(insertParams(job, now))
       return { won: true, jobId: info.changes === 1 ? job.id : (s.liveByUnique.get(job.uniqueKey ?? '') as { id: string } | undefined)?.id }
-    })
+    }).immediate()
   }
 
   async scheduleLastSlot(params: { schedule: string }): Promise<number | null> {
