@@ -23,7 +23,7 @@ const clockBans = [
 const frameworkAndDatabasePackages = ['hono', 'hono/*', '@hono/*', 'fastify', 'fastify-plugin', 'express', 'pg', 'pg-*', 'better-sqlite3', 'ioredis', 'undici', 'prom-client', 'pino']
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'bench/node_modules/', '.tmp/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'bench/anchors/node_modules/', '.tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
