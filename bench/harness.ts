@@ -2,6 +2,7 @@
 // benchmark runs its measurements in child processes of its own script and reads one JSON line
 // back from each.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -159,3 +160,71 @@ export function postgresCpuUs(): number {
   }
   return (ticks / ticksPerSecond) * 1e6
 }
+
+/** No single measurement takes this long; a child past it is stuck. */
+export const CHILD_TIMEOUT_MS = 10 * 60_000
+
+/**
+ * Runs one measurement in a fresh process (`argv` after the node binary) and returns the JSON line
+ * it prints last, with its stderr lines as warnings. JSON has no NaN: with `nullIsNaN`, a null the
+ * child wrote for "no such figure" comes back as NaN.
+ */
+export async function runJsonChild<R>(argv: string[], opts: { label: string; nullIsNaN?: boolean }): Promise<{ result: R; warnings: string[] }> {
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
+  child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
+  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS)
+  // 'close', not 'exit': only then is all of stdout read.
+  const [code] = (await once(child, 'close')) as [number | null]
+  clearTimeout(timer)
+  const stderr = Buffer.concat(err).toString().trim()
+  if (code !== 0) throw new Error(`worker ${opts.label} exited with code ${code}:\n${stderr}`)
+  const lines = Buffer.concat(out).toString().trim().split('\n')
+  const reviver = opts.nullIsNaN ? (_key: string, value: unknown) => (value === null ? NaN : value) : undefined
+  const result = JSON.parse(lines[lines.length - 1] as string, reviver) as R
+  return { result, warnings: stderr === '' ? [] : stderr.split('\n') }
+}
+
+/** Each distinct stderr text of the runs once, with the runs that printed it. */
+export function warningsReport<R extends { warnings: string[] }>(runs: readonly R[], label: (run: R) => string): string[] {
+  const byText = new Map<string, string[]>()
+  for (const r of runs) {
+    if (r.warnings.length === 0) continue
+    // Drop the pid Node puts in each warning, so one warning from several runs is listed once.
+    const text = r.warnings.join(' / ').replace(/\(node:\d+\) /g, '').slice(0, 500)
+    byText.set(text, [...(byText.get(text) ?? []), label(r)])
+  }
+  return [...byText].flatMap(([text, labels]) => ['', `Worker stderr (${labels.join(', ')}): ${text}`])
+}
+
+/** A number for a table: en-US grouping, `digits` decimals, a dash for NaN. */
+export function num(x: number, digits: number): string {
+  return Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+}
+
+/** `median (min–max)`, or a dash when there is no figure. */
+export function fmtSpread(s: Spread, digits: number): string {
+  return Number.isNaN(s.median) ? '–' : `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})`
+}
+
+/** `median (min–max), n=k` over the values that are figures, or a dash when none is. */
+export function fmtValues(values: number[], digits: number): string {
+  const n = values.filter((v) => !Number.isNaN(v)).length
+  return n === 0 ? '–' : `${fmtSpread(spread(values), digits)}, n=${n}`
+}
+
+/** p50, p99 and max of the samples that are figures, and how many were not. */
+export function latencyPercentiles(samples: readonly number[]): { p50: number; p99: number; max: number; missing: number } {
+  const sorted = samples.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, missing: samples.length - sorted.length }
+}
+
+/** 'yes' or 'no' for a target, 'n/a' when there was no figure. */
+export function verdict(value: number, ok: boolean): string {
+  return Number.isNaN(value) ? 'n/a' : ok ? 'yes' : 'no'
+}
+
+/** Jobs per second. */
+export const rate = (jobs: number, ms: number): number => (jobs / ms) * 1000

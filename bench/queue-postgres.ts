@@ -38,15 +38,14 @@
  * Prints markdown tables on stdout (progress goes to stderr) and writes every run's raw figures to
  * bench/results/queue-postgres-<date>.json.
  */
-import { execFileSync, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import type { DrainResult, EnqueueResult, FillResult, Impl, LatencyResult, WorkerResult } from './queue-postgres-worker.js'
-import { type Spread, paired, percentile, sourceVersion, spread } from './harness.js'
+import { fmtSpread, fmtValues, latencyPercentiles, num, paired, rate, runJsonChild, verdict, warningsReport, sourceVersion, spread } from './harness.js'
 
 const allGroups = ['enqueue', 'drain', 'latency', 'deep'] as const
 type Group = (typeof allGroups)[number]
@@ -59,8 +58,6 @@ const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
 const anchorsDir = fileURLToPath(new URL('./anchors/', import.meta.url))
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
 const MIB = 1024 * 1024
-/** No single measurement takes this long; a child past it is stuck. */
-const CHILD_TIMEOUT_MS = 10 * 60_000
 
 interface Settings {
   runs: number
@@ -197,23 +194,10 @@ function freshStore(s: Settings, impl: Impl): { args: string[]; cleanup: () => P
 /** Runs one measurement in a fresh process and returns the JSON line it prints last. */
 async function runWorker<R extends WorkerResult>(args: string[], round: number, s: Settings): Promise<Run<R>> {
   const load = loadavg()[0] as number
-  const child = spawn(process.execPath, ['--conditions=afterwork-source', '--import', 'tsx', workerScript, ...args, '--url', s.url, '--redis', s.redis], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
-  child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS)
-  // 'close', not 'exit': only then is all of stdout read.
-  const [code] = (await once(child, 'close')) as [number | null]
-  clearTimeout(timer)
-  const stderr = Buffer.concat(err).toString().trim()
-  if (code !== 0) throw new Error(`worker ${args.join(' ')} exited with code ${code}:\n${stderr}`)
-  const lines = Buffer.concat(out).toString().trim().split('\n')
+  const argv = ['--conditions=afterwork-source', '--import', 'tsx', workerScript, ...args, '--url', s.url, '--redis', s.redis]
   // JSON has no NaN: the worker's NaN (no such time) arrives as null.
-  const result = JSON.parse(lines[lines.length - 1] as string, (_key, value: unknown) => (value === null ? NaN : value)) as R
-  return { ...result, round, load, warnings: stderr === '' ? [] : stderr.split('\n') }
+  const { result, warnings } = await runJsonChild<R>(argv, { label: args.join(' '), nullIsNaN: true })
+  return { ...result, round, load, warnings }
 }
 
 /** The impls in a round-dependent rotation, so none always runs first. */
@@ -223,27 +207,8 @@ function rotated<T>(items: readonly T[], round: number): T[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// formatting (as in bench/queue-sqlite.ts, which exports nothing)
+// formatting (the shared helpers are in bench/harness.ts)
 
-function num(x: number, digits: number): string {
-  return Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
-}
-
-function fmt(s: Spread, digits: number): string {
-  return Number.isNaN(s.median) ? '–' : `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})`
-}
-
-function fmtValues(values: number[], digits: number): string {
-  const n = values.filter((v) => !Number.isNaN(v)).length
-  return n === 0 ? '–' : `${fmt(spread(values), digits)}, n=${n}`
-}
-
-function pct(samples: readonly number[]): { p50: number; p99: number; max: number; missing: number } {
-  const sorted = samples.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, missing: samples.length - sorted.length }
-}
-
-const rate = (jobs: number, ms: number) => (jobs / ms) * 1000
 const enqueueRate = (r: EnqueueResult) => rate(r.jobs, r.ms)
 /** Jobs per second from worker start until the last outcome was stored (or the cap). */
 const drainRate = (r: DrainResult) => rate(r.capped ? r.finished : r.jobs, r.ms)
@@ -252,10 +217,6 @@ const steadyRate = (r: DrainResult) => rate(r.capped ? r.finished : r.jobs, r.ms
 const doneJobs = (r: DrainResult) => (r.capped ? r.finished : r.jobs)
 /** The worker process's CPU per job from the first job's start: without connecting and start-up. */
 const cpuPerJob = (r: DrainResult) => r.cpuFromFirstUs / doneJobs(r)
-
-function verdict(value: number, ok: boolean): string {
-  return Number.isNaN(value) ? 'n/a' : ok ? 'yes' : 'no'
-}
 
 const implName: Record<Impl, string> = {
   afterwork: 'afterwork (PostgreSQL)',
@@ -279,7 +240,7 @@ function progress(run: Run<WorkerResult>): void {
       text = `c=${run.concurrency} ${run.jobs} jobs: ${num(drainRate(run), 0)} jobs/s${run.capped ? ` (capped: ${run.finished} done)` : ''}, first job at ${num(run.firstMs, 1)} ms, handlers done at ${num(run.handlerMs, 1)} ms, stored at ${num(run.ms, 1)} ms, ${num(run.cpuUs / doneJobs(run), 1)} µs CPU/job, store ${num(run.storeCpuUs / doneJobs(run), 1)} µs/job, RSS ${num(run.maxRssBytes / MIB, 1)} MiB, succeeded ${run.succeeded}`
       break
     case 'latency': {
-      const l = pct(run.samples)
+      const l = latencyPercentiles(run.samples)
       text = `${run.where}: p50 ${num(l.p50, 2)} p99 ${num(l.p99, 2)} max ${num(l.max, 2)} ms${l.missing > 0 ? `, ${l.missing} missing` : ''}`
       break
     }
@@ -388,12 +349,12 @@ function enqueueReport(runs: Run<EnqueueResult>[], s: Settings): string[] {
       const mine = of(impl, mode)
       const how = mode === 'single' ? '1 awaited call per job' : `${num(s.batch, 0)} per call`
       const label = impl === 'graphile' ? 'graphile-worker (either configuration)' : implName[impl]
-      return `| ${label} | ${how} | ${fmtValues(mine.map(enqueueRate), 0)} | ${fmt(spread(mine.map((r) => r.cpuUs / r.jobs)), 1)} |`
+      return `| ${label} | ${how} | ${fmtValues(mine.map(enqueueRate), 0)} | ${fmtSpread(spread(mine.map((r) => r.cpuUs / r.jobs)), 1)} |`
     }),
   )
   const others = present.filter((i) => i !== 'afterwork')
   const ratios = (['single', 'batch'] as const).flatMap((mode) =>
-    others.map((other) => `| ${mode}: afterwork / ${implName[other]} | ${fmt(spread(paired(of('afterwork', mode), of(other, mode), enqueueRate, enqueueRate)), 2)} |`),
+    others.map((other) => `| ${mode}: afterwork / ${implName[other]} | ${fmtSpread(spread(paired(of('afterwork', mode), of(other, mode), enqueueRate, enqueueRate)), 2)} |`),
   )
   return [
     `### Enqueue throughput, ${num(s.jobs, 0)} no-op jobs`,
@@ -421,7 +382,7 @@ function drainReport(runs: Run<DrainResult>[], s: Settings): string[] {
         ? 'yes'
         : `no (${mine.map((r) => r.succeeded).join(', ')})`
     return [
-      `| ${implName[impl]} c=${c} | ${fmtValues(mine.map(drainRate), 0)} | ${fmt(spread(mine.map(steadyRate)), 0)} | ${fmt(spread(mine.map((r) => r.firstMs)), 0)} | ${fmt(spread(mine.map(cpuPerJob)), 1)} | ${fmt(spread(mine.map((r) => r.storeCpuUs / doneJobs(r))), 1)} | ${fmt(spread(mine.map((r) => r.maxRssBytes / MIB)), 1)} | ${ok} |`,
+      `| ${implName[impl]} c=${c} | ${fmtValues(mine.map(drainRate), 0)} | ${fmtSpread(spread(mine.map(steadyRate)), 0)} | ${fmtSpread(spread(mine.map((r) => r.firstMs)), 0)} | ${fmtSpread(spread(mine.map(cpuPerJob)), 1)} | ${fmtSpread(spread(mine.map((r) => r.storeCpuUs / doneJobs(r))), 1)} | ${fmtSpread(spread(mine.map((r) => r.maxRssBytes / MIB)), 1)} | ${ok} |`,
     ]
   }
   const lines = [
@@ -439,7 +400,7 @@ function drainReport(runs: Run<DrainResult>[], s: Settings): string[] {
       const ratio = spread(paired(of('afterwork', c), of(other, c), drainRate, drainRate))
       const target = other === 'graphile-batch'
       lines.push(
-        `| afterwork / ${implName[other]}, c=${c} | ${fmt(ratio, 2)} | ${target ? `> ${targets.drainOverGraphileBatch}` : ''} | ${target ? verdict(ratio.median, ratio.median > targets.drainOverGraphileBatch) : ''} |`,
+        `| afterwork / ${implName[other]}, c=${c} | ${fmtSpread(ratio, 2)} | ${target ? `> ${targets.drainOverGraphileBatch}` : ''} | ${target ? verdict(ratio.median, ratio.median > targets.drainOverGraphileBatch) : ''} |`,
       )
     }
   }
@@ -447,12 +408,12 @@ function drainReport(runs: Run<DrainResult>[], s: Settings): string[] {
     for (const c of s.concurrency) {
       const ratio = spread(paired(of('afterwork', c), of('graphile-batch', c), steadyRate, steadyRate))
       lines.push(
-        `| afterwork / ${implName['graphile-batch']}, c=${c}, jobs/s from first job start | ${fmt(ratio, 2)} | > ${targets.drainOverGraphileBatch} | ${verdict(ratio.median, ratio.median > targets.drainOverGraphileBatch)} |`,
+        `| afterwork / ${implName['graphile-batch']}, c=${c}, jobs/s from first job start | ${fmtSpread(ratio, 2)} | > ${targets.drainOverGraphileBatch} | ${verdict(ratio.median, ratio.median > targets.drainOverGraphileBatch)} |`,
       )
     }
   }
   const rss = spread(runs.filter((r) => r.impl === 'afterwork').map((r) => r.maxRssBytes / MIB))
-  lines.push(`| afterwork worker peak RSS, all drains (MiB) | ${fmt(rss, 1)} | < ${targets.rssMiB} | ${verdict(rss.max, rss.max < targets.rssMiB)} (max) |`)
+  lines.push(`| afterwork worker peak RSS, all drains (MiB) | ${fmtSpread(rss, 1)} | < ${targets.rssMiB} | ${verdict(rss.max, rss.max < targets.rssMiB)} (max) |`)
   return lines
 }
 
@@ -462,12 +423,12 @@ function latencyReport(runs: Run<LatencyResult>[], s: Settings): string[] {
   const whereName = { same: 'producer and worker in one process', separate: 'worker in a separate process' } as const
   const rows = (['same', 'separate'] as const).flatMap((where) =>
     present.map((impl) => {
-      const p = of(impl, where).map((r) => pct(r.samples))
+      const p = of(impl, where).map((r) => latencyPercentiles(r.samples))
       const missing = p.reduce((sum, x) => sum + x.missing, 0)
-      return `| ${implName[impl]}, ${whereName[where]} | ${fmtValues(p.map((x) => x.p50), 2)} | ${fmt(spread(p.map((x) => x.p99)), 2)} | ${fmt(spread(p.map((x) => x.max)), 2)}${missing > 0 ? ` (${missing} jobs never started)` : ''} |`
+      return `| ${implName[impl]}, ${whereName[where]} | ${fmtValues(p.map((x) => x.p50), 2)} | ${fmtSpread(spread(p.map((x) => x.p99)), 2)} | ${fmtSpread(spread(p.map((x) => x.max)), 2)}${missing > 0 ? ` (${missing} jobs never started)` : ''} |`
     }),
   )
-  const p50 = (r: Run<LatencyResult>) => pct(r.samples).p50
+  const p50 = (r: Run<LatencyResult>) => latencyPercentiles(r.samples).p50
   const lines = [
     `### Enqueue-to-start latency, ${s.latencyJobs} jobs ${s.gap} ms apart, worker concurrency 10 (ms)`,
     '',
@@ -480,9 +441,9 @@ function latencyReport(runs: Run<LatencyResult>[], s: Settings): string[] {
   ]
   for (const where of ['same', 'separate'] as const) {
     const mine = spread(of('afterwork', where).map(p50))
-    lines.push(`| afterwork p50, ${whereName[where]} (ms) | ${fmt(mine, 2)} | < ${targets.pickupP50Ms} | ${verdict(mine.median, mine.median < targets.pickupP50Ms)} |`)
+    lines.push(`| afterwork p50, ${whereName[where]} (ms) | ${fmtSpread(mine, 2)} | < ${targets.pickupP50Ms} | ${verdict(mine.median, mine.median < targets.pickupP50Ms)} |`)
     for (const other of present.filter((i) => i !== 'afterwork' && i !== 'pgboss')) {
-      lines.push(`| afterwork / ${implName[other]} p50, ${whereName[where]}, paired | ${fmt(spread(paired(of('afterwork', where), of(other, where), p50, p50)), 2)} | | |`)
+      lines.push(`| afterwork / ${implName[other]} p50, ${whereName[where]}, paired | ${fmtSpread(spread(paired(of('afterwork', where), of(other, where), p50, p50)), 2)} | | |`)
     }
   }
   return lines
@@ -507,30 +468,18 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
     '',
     '| pending | window | jobs/s median (min–max, n) | worker CPU µs/job in the window | PostgreSQL CPU µs/job (whole drain) | worker start to first job (ms) |',
     '| --- | --- | --- | --- | --- | --- |',
-    `| ${num(s.shallow, 0)} | all ${num(s.shallow, 0)} | ${fmtValues(shallow.map(shallowRate), 0)} | ${fmt(spread(shallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | ${fmt(spread(shallow.map((r) => r.storeCpuUs / r.jobs)), 1)} | ${fmt(spread(shallow.map((r) => r.firstMs)), 1)} |`,
-    `| ${num(s.deep, 0)} | first ${num(small, 0)} | ${fmtValues(deep.map((r) => window(r, small)), 0)} | ${fmt(spread(deep.map((r) => cpuPerJob(r, small))), 1)} | | ${fmt(spread(deep.map((r) => r.firstMs)), 1)} |`,
-    `| ${num(s.deep, 0)} | first ${num(s.deepClaims, 0)} | ${fmtValues(deep.map(deepRate), 0)} | ${fmt(spread(deep.map((r) => cpuPerJob(r, s.deepClaims))), 1)} | ${fmt(spread(deep.map((r) => r.storeCpuUs / r.jobs)), 1)} | |`,
+    `| ${num(s.shallow, 0)} | all ${num(s.shallow, 0)} | ${fmtValues(shallow.map(shallowRate), 0)} | ${fmtSpread(spread(shallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | ${fmtSpread(spread(shallow.map((r) => r.storeCpuUs / r.jobs)), 1)} | ${fmtSpread(spread(shallow.map((r) => r.firstMs)), 1)} |`,
+    `| ${num(s.deep, 0)} | first ${num(small, 0)} | ${fmtValues(deep.map((r) => window(r, small)), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, small))), 1)} | | ${fmtSpread(spread(deep.map((r) => r.firstMs)), 1)} |`,
+    `| ${num(s.deep, 0)} | first ${num(s.deepClaims, 0)} | ${fmtValues(deep.map(deepRate), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, s.deepClaims))), 1)} | ${fmtSpread(spread(deep.map((r) => r.storeCpuUs / r.jobs)), 1)} | |`,
     '',
     '| ratio, paired per run | median (min–max) | target | median meets it |',
     '| --- | --- | --- | --- |',
-    `| first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmt(headline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(headline.median, headline.median >= targets.deepOverShallow)} |`,
-    `| first ${num(small, 0)} of ${num(s.deep, 0)} / all ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmt(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
-    `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmt(cpuHeadline, 3)} | | |`,
+    `| first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(headline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(headline.median, headline.median >= targets.deepOverShallow)} |`,
+    `| first ${num(small, 0)} of ${num(s.deep, 0)} / all ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmtSpread(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
+    `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(cpuHeadline, 3)} | | |`,
     '',
-    `Each deep run fills a fresh schema with ${num(s.deep, 0)} jobs (enqueueMany, batches of 10,000: ${fmt(spread(deep.map((r) => r.fillMs / 1000)), 1)} s)${s.deepAnalyze ? ', runs ANALYZE on its jobs table,' : ''} and drains it at once with a fresh worker process${s.deepAnalyze ? '' : ' (before autovacuum has analyzed the new table)'}. Rates run from the first job's start to the n-th success.`,
+    `Each deep run fills a fresh schema with ${num(s.deep, 0)} jobs (enqueueMany, batches of 10,000: ${fmtSpread(spread(deep.map((r) => r.fillMs / 1000)), 1)} s)${s.deepAnalyze ? ', runs ANALYZE on its jobs table,' : ''} and drains it at once with a fresh worker process${s.deepAnalyze ? '' : ' (before autovacuum has analyzed the new table)'}. Rates run from the first job's start to the n-th success.`,
   ]
-}
-
-/** What workers printed on stderr, each distinct text once with the runs that printed it. */
-function warningsReport(runs: Runs): string[] {
-  const byText = new Map<string, string[]>()
-  const all: Run<WorkerResult>[] = [...runs.enqueue, ...runs.drain, ...runs.latency, ...runs.deep]
-  for (const r of all) {
-    if (r.warnings.length === 0) continue
-    const text = r.warnings.join(' / ').slice(0, 500)
-    byText.set(text, [...(byText.get(text) ?? []), `${r.measure} ${r.impl} round ${r.round}`])
-  }
-  return [...byText].flatMap(([text, labels]) => ['', `Worker stderr (${labels.join(', ')}): ${text}`])
 }
 
 function report(runs: Runs, s: Settings): string {
@@ -540,8 +489,8 @@ function report(runs: Runs, s: Settings): string {
   if (runs.latency.length > 0) sections.push(latencyReport(runs.latency, s))
   if (runs.deep.length > 0) sections.push(deepReport(runs.deep, s))
   const loads = spread([...runs.enqueue, ...runs.drain, ...runs.latency, ...runs.deep].map((r) => r.load))
-  sections.push([`Machine load (1-minute load average as each run began): ${fmt(loads, 2)} on ${cpus().length} CPUs.`])
-  return [...sections.flatMap((section) => [...section, '']), ...warningsReport(runs)].join('\n')
+  sections.push([`Machine load (1-minute load average as each run began): ${fmtSpread(loads, 2)} on ${cpus().length} CPUs.`])
+  return [...sections.flatMap((section) => [...section, '']), ...warningsReport<Run<WorkerResult>>([...runs.enqueue, ...runs.drain, ...runs.latency, ...runs.deep], (r) => `${r.measure} ${r.impl} round ${r.round}`)].join('\n')
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,8 +35,7 @@
  * Prints markdown tables on stdout (progress goes to stderr) and writes every run's raw figures to
  * bench/results/queue-sqlite-<date>.json.
  */
-import { execFileSync, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -44,7 +43,7 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { DrainResult, EnqueueResult, FillResult, FloorResult, Impl, LatencyResult, LoopResult, WorkerResult } from './queue-sqlite-worker.js'
-import { type Spread, paired, percentile, removeDb, sourceVersion, spread } from './harness.js'
+import { fmtSpread, fmtValues, latencyPercentiles, num, paired, rate, runJsonChild, verdict, warningsReport, removeDb, sourceVersion, spread } from './harness.js'
 
 const allGroups = ['enqueue', 'drain', 'latency', 'loop', 'deep'] as const
 type Group = (typeof allGroups)[number]
@@ -55,8 +54,6 @@ const workerScript = fileURLToPath(new URL('./queue-sqlite-worker.ts', import.me
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
 const MIB = 1024 * 1024
-/** No single measurement takes this long; a child past it is stuck. */
-const CHILD_TIMEOUT_MS = 10 * 60_000
 
 interface Settings {
   runs: number
@@ -169,23 +166,9 @@ function freshDb(s: Settings, label: string): string {
 /** Runs one measurement in a fresh process and returns the JSON line it prints last. */
 async function runWorker<R extends WorkerResult>(args: string[], round: number, s: Settings): Promise<Run<R>> {
   const load = loadavg()[0] as number
-  const common = ['--synchronous', s.synchronous, '--redis', s.redis]
-  const child = spawn(process.execPath, ['--conditions=afterwork-source', '--import', 'tsx', workerScript, ...args, ...common], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
-  child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS)
-  // 'close', not 'exit': only then is all of stdout read.
-  const [code] = (await once(child, 'close')) as [number | null]
-  clearTimeout(timer)
-  const stderr = Buffer.concat(err).toString().trim()
-  if (code !== 0) throw new Error(`worker ${args.join(' ')} exited with code ${code}:\n${stderr}`)
-  const lines = Buffer.concat(out).toString().trim().split('\n')
-  const result = JSON.parse(lines[lines.length - 1] as string) as R
-  return { ...result, round, load, warnings: stderr === '' ? [] : stderr.split('\n') }
+  const argv = ['--conditions=afterwork-source', '--import', 'tsx', workerScript, ...args, '--synchronous', s.synchronous, '--redis', s.redis]
+  const { result, warnings } = await runJsonChild<R>(argv, { label: args.join(' ') })
+  return { ...result, round, load, warnings }
 }
 
 /** Where a store lives: a database file for afterwork and bare, a queue name for BullMQ. */
@@ -196,33 +179,11 @@ function storeArgs(s: Settings, impl: Impl, label: string): { args: string[]; cl
 }
 
 // ---------------------------------------------------------------------------------------------
-// formatting
+// formatting (the shared helpers are in bench/harness.ts)
 
-function num(x: number, digits: number): string {
-  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
-}
-
-function fmt(s: Spread, digits: number): string {
-  return `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})`
-}
-
-function fmtValues(values: number[], digits: number): string {
-  return `${fmt(spread(values), digits)}, n=${values.filter((v) => !Number.isNaN(v)).length}`
-}
-
-function pct(samples: readonly number[]): { p50: number; p99: number; max: number } {
-  const sorted = samples.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN }
-}
-
-const rate = (jobs: number, ms: number) => (jobs / ms) * 1000
 const drainRate = (r: DrainResult) => rate(r.jobs, r.ms)
 const floorRate = (r: FloorResult) => rate(r.cycles, r.ms)
 const enqueueRate = (r: EnqueueResult) => rate(r.jobs, r.ms)
-
-function verdict(value: number, ok: boolean): string {
-  return Number.isNaN(value) ? 'n/a' : ok ? 'yes' : 'no'
-}
 
 // ---------------------------------------------------------------------------------------------
 // the measurements
@@ -240,7 +201,7 @@ function progress(run: Run<WorkerResult>): void {
       text = `${num(floorRate(run), 0)} cycles/s, ${num(run.cpuUs / run.cycles, 1)} µs CPU/cycle`
       break
     case 'latency': {
-      const l = pct(run.samples)
+      const l = latencyPercentiles(run.samples)
       text = `${run.where}${run.pollMs === undefined ? '' : ` poll ${run.pollMs} ms`}: p50 ${num(l.p50, 2)} p99 ${num(l.p99, 2)} max ${num(l.max, 2)} ms`
       break
     }
@@ -375,12 +336,12 @@ function enqueueReport(runs: Run<EnqueueResult>[], s: Settings): string[] {
     (['afterwork', 'bullmq', 'bare'] as const).map((impl) => {
       const mine = of(impl, mode)
       const how = mode === 'single' ? '1 awaited call per job' : `${num(s.batch, 0)} per call`
-      return `| ${implName[impl]} | ${how} | ${fmtValues(mine.map(enqueueRate), 0)} | ${fmt(spread(mine.map((r) => r.cpuUs / r.jobs)), 1)} |`
+      return `| ${implName[impl]} | ${how} | ${fmtValues(mine.map(enqueueRate), 0)} | ${fmtSpread(spread(mine.map((r) => r.cpuUs / r.jobs)), 1)} |`
     }),
   )
   const ratios = (['single', 'batch'] as const).flatMap((mode) => [
-    `| ${mode}: afterwork / BullMQ | ${fmt(spread(paired(of('afterwork', mode), of('bullmq', mode), enqueueRate, enqueueRate)), 2)} |`,
-    `| ${mode}: afterwork / bare | ${fmt(spread(paired(of('afterwork', mode), of('bare', mode), enqueueRate, enqueueRate)), 2)} |`,
+    `| ${mode}: afterwork / BullMQ | ${fmtSpread(spread(paired(of('afterwork', mode), of('bullmq', mode), enqueueRate, enqueueRate)), 2)} |`,
+    `| ${mode}: afterwork / bare | ${fmtSpread(spread(paired(of('afterwork', mode), of('bare', mode), enqueueRate, enqueueRate)), 2)} |`,
   ])
   return [
     `### Enqueue throughput, ${num(s.jobs, 0)} no-op jobs`,
@@ -398,9 +359,9 @@ function enqueueReport(runs: Run<EnqueueResult>[], s: Settings): string[] {
 function drainReport(runs: Run<DrainResult>[], floors: Run<FloorResult>[], s: Settings): string[] {
   const of = (impl: Impl, c?: number) => runs.filter((r) => r.impl === impl && (c === undefined || r.concurrency === c))
   const row = (label: string, mine: Run<DrainResult>[]) => {
-    const store = mine.every((r) => r.storeCpuUs !== undefined) ? fmt(spread(mine.map((r) => (r.storeCpuUs as number) / r.jobs)), 1) : '–'
+    const store = mine.every((r) => r.storeCpuUs !== undefined) ? fmtSpread(spread(mine.map((r) => (r.storeCpuUs as number) / r.jobs)), 1) : '–'
     const ok = mine.every((r) => r.succeeded >= r.jobs) ? 'yes' : `no (${mine.map((r) => r.succeeded).join(', ')})`
-    return `| ${label} | ${fmtValues(mine.map(drainRate), 0)} | ${fmt(spread(mine.map((r) => r.cpuUs / r.jobs)), 1)} | ${store} | ${fmt(spread(mine.map((r) => r.maxRssBytes / MIB)), 1)} | ${ok} |`
+    return `| ${label} | ${fmtValues(mine.map(drainRate), 0)} | ${fmtSpread(spread(mine.map((r) => r.cpuUs / r.jobs)), 1)} | ${store} | ${fmtSpread(spread(mine.map((r) => r.maxRssBytes / MIB)), 1)} | ${ok} |`
   }
   const lines = [
     `### Drain throughput, ${num(s.jobs, 0)} queued no-op jobs, one worker process`,
@@ -409,7 +370,7 @@ function drainReport(runs: Run<DrainResult>[], floors: Run<FloorResult>[], s: Se
     '| --- | --- | --- | --- | --- | --- |',
     ...s.concurrency.flatMap((c) => [row(`afterwork c=${c}`, of('afterwork', c)), row(`BullMQ c=${c}`, of('bullmq', c))]),
     row('bare claim loop (claim + complete, 1 job per transaction)', of('bare')),
-    `| bare floor (insert + claim + complete, 1 job per transaction), cycles/s | ${fmtValues(floors.map(floorRate), 0)} | ${fmt(spread(floors.map((r) => r.cpuUs / r.cycles)), 1)} | – | – | yes |`,
+    `| bare floor (insert + claim + complete, 1 job per transaction), cycles/s | ${fmtValues(floors.map(floorRate), 0)} | ${fmtSpread(spread(floors.map((r) => r.cpuUs / r.cycles)), 1)} | – | – | yes |`,
     '',
     '| drain ratio, paired per round | median (min–max) | target | median meets it |',
     '| --- | --- | --- | --- |',
@@ -419,9 +380,9 @@ function drainReport(runs: Run<DrainResult>[], floors: Run<FloorResult>[], s: Se
     const overBull = spread(paired(of('afterwork', c), of('bullmq', c), drainRate, drainRate))
     const overBare = spread(paired(of('afterwork', c), of('bare'), drainRate, drainRate))
     lines.push(
-      `| afterwork c=${c} / bare floor | ${fmt(overFloor, 2)} | ≥ ${targets.drainOverFloor} | ${verdict(overFloor.median, overFloor.median >= targets.drainOverFloor)} |`,
-      `| afterwork c=${c} / BullMQ c=${c} | ${fmt(overBull, 2)} | > ${targets.drainOverBullmq} | ${verdict(overBull.median, overBull.median > targets.drainOverBullmq)} |`,
-      `| afterwork c=${c} / bare claim loop | ${fmt(overBare, 2)} | | |`,
+      `| afterwork c=${c} / bare floor | ${fmtSpread(overFloor, 2)} | ≥ ${targets.drainOverFloor} | ${verdict(overFloor.median, overFloor.median >= targets.drainOverFloor)} |`,
+      `| afterwork c=${c} / BullMQ c=${c} | ${fmtSpread(overBull, 2)} | > ${targets.drainOverBullmq} | ${verdict(overBull.median, overBull.median > targets.drainOverBullmq)} |`,
+      `| afterwork c=${c} / bare claim loop | ${fmtSpread(overBare, 2)} | | |`,
     )
   }
   return lines
@@ -438,7 +399,7 @@ function latencyReport(runs: Run<LatencyResult>[], s: Settings): string[] {
     { label: 'BullMQ, worker in a separate process', runs: runs.filter((r) => r.impl === 'bullmq' && r.where === 'separate') },
   ]
   const same = groups[0]?.runs ?? []
-  const p50 = spread(same.map((r) => pct(r.samples).p50))
+  const p50 = spread(same.map((r) => latencyPercentiles(r.samples).p50))
   const bullSame = groups[1]?.runs ?? []
   return [
     `### Enqueue-to-start latency, ${s.latencyJobs} jobs ${s.gap} ms apart (ms)`,
@@ -446,21 +407,21 @@ function latencyReport(runs: Run<LatencyResult>[], s: Settings): string[] {
     '| worker | p50 | p99 | max |',
     '| --- | --- | --- | --- |',
     ...groups.map((g) => {
-      const p = g.runs.map((r) => pct(r.samples))
-      return `| ${g.label} | ${fmtValues(p.map((x) => x.p50), 2)} | ${fmt(spread(p.map((x) => x.p99)), 2)} | ${fmt(spread(p.map((x) => x.max)), 2)} |`
+      const p = g.runs.map((r) => latencyPercentiles(r.samples))
+      return `| ${g.label} | ${fmtValues(p.map((x) => x.p50), 2)} | ${fmtSpread(spread(p.map((x) => x.p99)), 2)} | ${fmtSpread(spread(p.map((x) => x.max)), 2)} |`
     }),
     '',
     '| pick-up | median (min–max) | target | median meets it |',
     '| --- | --- | --- | --- |',
-    `| afterwork same-process p50 (ms) | ${fmt(p50, 2)} | < ${targets.pickupP50Ms} | ${verdict(p50.median, p50.median < targets.pickupP50Ms)} |`,
-    `| afterwork / BullMQ same-process p50, paired | ${fmt(spread(paired(same, bullSame, (r) => pct(r.samples).p50, (r) => pct(r.samples).p50)), 2)} | | |`,
+    `| afterwork same-process p50 (ms) | ${fmtSpread(p50, 2)} | < ${targets.pickupP50Ms} | ${verdict(p50.median, p50.median < targets.pickupP50Ms)} |`,
+    `| afterwork / BullMQ same-process p50, paired | ${fmtSpread(spread(paired(same, bullSame, (r) => latencyPercentiles(r.samples).p50, (r) => latencyPercentiles(r.samples).p50)), 2)} | | |`,
   ]
 }
 
 function loopReport(runs: Run<LoopResult>[], s: Settings): string[] {
   const of = (impl: Impl, variant: string) => runs.filter((r) => r.impl === impl && r.variant === variant)
   const row = (label: string, mine: Run<LoopResult>[]) =>
-    `| ${label} | ${fmt(spread(mine.map((r) => r.loop.p50)), 2)} | ${fmtValues(mine.map((r) => r.loop.p99), 2)} | ${fmt(spread(mine.map((r) => r.loop.max)), 2)} | ${fmt(spread(mine.map((r) => r.enqueue.p99)), 2)} | ${fmt(spread(mine.map((r) => r.enqueue.max)), 2)} | ${mine.every((r) => r.drain) ? fmt(spread(mine.map((r) => drainRate(r.drain as DrainResult))), 0) : '–'} | ${fmt(spread(mine.map((r) => r.windowMs / 1000)), 2)} |`
+    `| ${label} | ${fmtSpread(spread(mine.map((r) => r.loop.p50)), 2)} | ${fmtValues(mine.map((r) => r.loop.p99), 2)} | ${fmtSpread(spread(mine.map((r) => r.loop.max)), 2)} | ${fmtSpread(spread(mine.map((r) => r.enqueue.p99)), 2)} | ${fmtSpread(spread(mine.map((r) => r.enqueue.max)), 2)} | ${mine.every((r) => r.drain) ? fmtSpread(spread(mine.map((r) => drainRate(r.drain as DrainResult))), 0) : '–'} | ${fmtSpread(spread(mine.map((r) => r.windowMs / 1000)), 2)} |`
   const aw = of('afterwork', 'worker')
   const idle = of('afterwork', 'idle')
   const bull = of('bullmq', 'worker')
@@ -475,8 +436,8 @@ function loopReport(runs: Run<LoopResult>[], s: Settings): string[] {
     '',
     '| loop delay p99 ratio, paired per round | median (min–max) |',
     '| --- | --- |',
-    `| afterwork draining / afterwork idle | ${fmt(spread(paired(aw, idle, (r) => r.loop.p99, (r) => r.loop.p99)), 2)} |`,
-    `| afterwork draining / BullMQ draining | ${fmt(spread(paired(aw, bull, (r) => r.loop.p99, (r) => r.loop.p99)), 2)} |`,
+    `| afterwork draining / afterwork idle | ${fmtSpread(spread(paired(aw, idle, (r) => r.loop.p99, (r) => r.loop.p99)), 2)} |`,
+    `| afterwork draining / BullMQ draining | ${fmtSpread(spread(paired(aw, bull, (r) => r.loop.p99, (r) => r.loop.p99)), 2)} |`,
   ]
 }
 
@@ -500,33 +461,21 @@ function deepReport(runs: DeepRun[], fillInfo: Runs['deepFill'], s: Settings): s
     '',
     '| pending | window | jobs/s median (min–max, n) | worker CPU µs/job in the window | worker start to first job (ms) |',
     '| --- | --- | --- | --- | --- |',
-    `| ${num(s.shallow, 0)} | all ${num(s.shallow, 0)} | ${fmtValues(shallow.map(shallowRate), 0)} | ${fmt(spread(shallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | ${fmt(spread(shallow.map((r) => r.firstMs)), 1)} |`,
-    `| ${num(s.deep, 0)} | first ${num(small, 0)} | ${fmtValues(deep.map((r) => window(r, small)), 0)} | ${fmt(spread(deep.map((r) => cpuPerJob(r, small))), 1)} | ${fmt(spread(deep.map((r) => r.firstMs)), 1)} |`,
-    `| ${num(s.deep, 0)} | first ${num(s.deepClaims, 0)} | ${fmtValues(deep.map(deepRate), 0)} | ${fmt(spread(deep.map((r) => cpuPerJob(r, s.deepClaims))), 1)} | |`,
+    `| ${num(s.shallow, 0)} | all ${num(s.shallow, 0)} | ${fmtValues(shallow.map(shallowRate), 0)} | ${fmtSpread(spread(shallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | ${fmtSpread(spread(shallow.map((r) => r.firstMs)), 1)} |`,
+    `| ${num(s.deep, 0)} | first ${num(small, 0)} | ${fmtValues(deep.map((r) => window(r, small)), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, small))), 1)} | ${fmtSpread(spread(deep.map((r) => r.firstMs)), 1)} |`,
+    `| ${num(s.deep, 0)} | first ${num(s.deepClaims, 0)} | ${fmtValues(deep.map(deepRate), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, s.deepClaims))), 1)} | |`,
     '',
     '| ratio, paired per run | median (min–max) | target | median meets it |',
     '| --- | --- | --- | --- |',
-    `| first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmt(headline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(headline.median, headline.median >= targets.deepOverShallow)} |`,
-    `| first ${num(small, 0)} of ${num(s.deep, 0)} / first ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmt(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
-    `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmt(cpuHeadline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(cpuHeadline.median, cpuHeadline.median >= targets.deepOverShallow)} |`,
-    `| jobs per worker CPU-second: first ${num(small, 0)} of each (same window) | ${fmt(cpuLike, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(cpuLike.median, cpuLike.median >= targets.deepOverShallow)} |`,
+    `| first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(headline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(headline.median, headline.median >= targets.deepOverShallow)} |`,
+    `| first ${num(small, 0)} of ${num(s.deep, 0)} / first ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmtSpread(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
+    `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(cpuHeadline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(cpuHeadline.median, cpuHeadline.median >= targets.deepOverShallow)} |`,
+    `| jobs per worker CPU-second: first ${num(small, 0)} of each (same window) | ${fmtSpread(cpuLike, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(cpuLike.median, cpuLike.median >= targets.deepOverShallow)} |`,
     '',
     fillInfo
       ? `The ${num(s.deep, 0)}-job file was filled once with enqueueMany in batches of 10,000 (${num(fillInfo.ms / 1000, 1)} s, ${num((fillInfo.jobs / fillInfo.ms) * 1000, 0)} jobs/s, ${num(fillInfo.bytes / MIB, 0)} MiB) and copied for each run. Rates and CPU per job run from the first job's start to the n-th success.`
       : '',
   ]
-}
-
-/** What workers printed on stderr, each distinct text once with the runs that printed it. */
-function warningsReport(runs: Runs): string[] {
-  const byText = new Map<string, string[]>()
-  const all: Run<WorkerResult>[] = [...runs.enqueue, ...runs.floor, ...runs.drain, ...runs.latency, ...runs.loop, ...runs.deep]
-  for (const r of all) {
-    if (r.warnings.length === 0) continue
-    const text = r.warnings.join(' / ').slice(0, 500)
-    byText.set(text, [...(byText.get(text) ?? []), `${r.measure} ${r.impl} round ${r.round}`])
-  }
-  return [...byText].flatMap(([text, labels]) => ['', `Worker stderr (${labels.join(', ')}): ${text}`])
 }
 
 function report(runs: Runs, s: Settings): string {
@@ -537,8 +486,8 @@ function report(runs: Runs, s: Settings): string {
   if (runs.loop.length > 0) sections.push(loopReport(runs.loop, s))
   if (runs.deep.length > 0) sections.push(deepReport(runs.deep, runs.deepFill, s))
   const loads = spread([...runs.enqueue, ...runs.floor, ...runs.drain, ...runs.latency, ...runs.loop, ...runs.deep].map((r) => r.load))
-  sections.push([`Machine load (1-minute load average as each run began): ${fmt(loads, 2)} on ${cpus().length} CPUs.`])
-  return [...sections.flatMap((section) => [...section, '']), ...warningsReport(runs)].join('\n')
+  sections.push([`Machine load (1-minute load average as each run began): ${fmtSpread(loads, 2)} on ${cpus().length} CPUs.`])
+  return [...sections.flatMap((section) => [...section, '']), ...warningsReport<Run<WorkerResult>>([...runs.enqueue, ...runs.floor, ...runs.drain, ...runs.latency, ...runs.loop, ...runs.deep], (r) => `${r.measure} ${r.impl} round ${r.round}`)].join('\n')
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,14 +22,12 @@
  * Prints markdown tables on stdout (progress goes to stderr) and writes every run's raw figures,
  * lateness samples included, to bench/results/scheduler-<date>.json.
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { CpuResult, Impl, LatenessResult, Measure, Mix, RssResult, WorkerResult } from './scheduler-worker.js'
-import { type Spread, spread } from './harness.js'
+import { type Spread, runJsonChild, spread, warningsReport } from './harness.js'
 
 const allMeasures: readonly Measure[] = ['rss', 'cpu', 'lateness']
 const allMixes: readonly Mix[] = ['interval', 'cron']
@@ -97,19 +95,8 @@ async function runWorker<R extends WorkerResult>(args: string[], round: number):
     args[0] === 'rss'
       ? ['--expose-gc', rssScript, args[1]!, args[args.indexOf('--count') + 1]!, String(SETTLE_SECONDS)]
       : ['--expose-gc', '--conditions=afterwork-source', '--import', 'tsx', workerScript, ...args]
-  const child = spawn(process.execPath, argv, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
-  child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
-  const [code] = (await once(child, 'exit')) as [number | null]
-  const stderr = Buffer.concat(err).toString().trim()
-  if (code !== 0) throw new Error(`worker ${args.join(' ')} exited with code ${code}:\n${stderr}`)
-  const lines = Buffer.concat(out).toString().trim().split('\n')
-  const result = JSON.parse(lines[lines.length - 1]!) as R
-  return { ...result, round, warnings: stderr === '' ? [] : stderr.split('\n') }
+  const { result, warnings } = await runJsonChild<R>(argv, { label: args.join(' ') })
+  return { ...result, round, warnings }
 }
 
 function sharedArgs(s: Settings): string[] {
@@ -296,25 +283,12 @@ function latenessReport(runs: Run<LatenessResult>[], s: Settings): string[] {
   ]
 }
 
-/** What workers printed on stderr (Node warnings), each distinct text once with the runs that printed it. */
-function warningsReport(runs: Runs): string[] {
-  const byText = new Map<string, string[]>()
-  for (const r of [...runs.rss, ...runs.cpu, ...runs.lateness]) {
-    if (r.warnings.length === 0) continue
-    // Drop the pid Node puts in each warning, so one warning from several runs is listed once.
-    const text = r.warnings.join(' / ').replace(/\(node:\d+\) /g, '')
-    const label = `${r.measure} ${r.impl}${r.measure === 'cpu' ? ` ${r.mix}` : ''} round ${r.round}`
-    byText.set(text, [...(byText.get(text) ?? []), label])
-  }
-  return [...byText].flatMap(([text, labels]) => ['', `Worker stderr (${labels.join(', ')}): ${text}`])
-}
-
 function report(runs: Runs, s: Settings): string {
   const sections: string[][] = []
   if (runs.rss.length > 0) sections.push(rssReport(runs.rss, s.count))
   if (runs.cpu.length > 0) sections.push(cpuReport(runs.cpu, s.mixes, s.count))
   if (runs.lateness.length > 0) sections.push(latenessReport(runs.lateness, s))
-  return [...sections.flatMap((section) => [...section, '']), ...warningsReport(runs)].join('\n')
+  return [...sections.flatMap((section) => [...section, '']), ...warningsReport<Run<WorkerResult>>([...runs.rss, ...runs.cpu, ...runs.lateness], (r) => `${r.measure} ${r.impl}${r.measure === 'cpu' ? ` ${r.mix}` : ''} round ${r.round}`)].join('\n')
 }
 
 function saveRaw(s: Settings, runs: Runs): string {
