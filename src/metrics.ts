@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module'
 import type { Registry } from 'prom-client'
+import { requireCommonJs } from './core/require-common-js.js'
 import { BucketHistogram } from './metrics-histogram.js'
 import type { Events } from './core/events.js'
 import type { JobCount } from './queue/driver.js'
@@ -40,10 +40,9 @@ interface HttpSeries {
   errors: number
 }
 
-// prom-client (about 11 MiB of RSS) loads with the registry, on the first scrape or the first read
-// of `registry`: a worker nobody scrapes never pays for it. It is CommonJS, so require() is synchronous.
-const requireModule = createRequire(import.meta.url)
-const loadPromClient = () => requireModule('prom-client') as typeof import('prom-client')
+// prom-client loads with the registry, on the first scrape or the first read of `registry`: a
+// worker nobody scrapes never pays for it.
+const loadPromClient = () => requireCommonJs<typeof import('prom-client')>('prom-client')
 
 /** Durable job attempts finished, by queue, task and outcome. */
 interface AttemptSeries {
@@ -184,7 +183,7 @@ export class ServiceMetrics {
         for (const s of sources.supervisors()) this.set({ supervisor: s.name }, s.state === 'gave-up' ? 1 : 0)
       },
     })
-    if (sources.queue) this.#queueMetrics(registry, sources.queue)
+    if (sources.queue) this.#queueMetrics(registry, sources.queue, { Counter, Gauge })
     if (this.#opts.processMetrics) collectDefaultMetrics({ register: registry })
     return registry
   }
@@ -208,8 +207,7 @@ export class ServiceMetrics {
     events.on('job:rescued', (e) => void (this.#rescued += e.count))
   }
 
-  #queueMetrics(registry: Registry, counts: () => Promise<JobCount[]>): void {
-    const { Counter, Gauge } = loadPromClient()
+  #queueMetrics(registry: Registry, counts: () => Promise<JobCount[]>, { Counter, Gauge }: Pick<typeof import('prom-client'), 'Counter' | 'Gauge'>): void {
     const registers = [registry]
     new Gauge({
       name: 'afterwork_queue_jobs',

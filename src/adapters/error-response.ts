@@ -76,7 +76,7 @@ export function answerHttpError(status: number, message: string, scope: RequestS
  * The status an error asks for in the Node convention (`status` or `statusCode`, as http-errors,
  * body-parser and Fastify set them), when it is an error status; else undefined.
  */
-export function httpStatusOf(error: unknown): number | undefined {
+function httpStatusOf(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const { status, statusCode } = error as { status?: unknown; statusCode?: unknown }
   const value = typeof statusCode === 'number' ? statusCode : status

@@ -194,12 +194,11 @@ export class Worker {
         run.detached = true
         run.abortedFor ??= 'shutdown'
         run.controller.abort(new ShutdownError())
-        run.lane.running--
+        this.#untrack(run)
         released.push({ completion: { id: run.row.id, outcome: 'released' }, row: run.row, durationMs: 0 })
       }
       this.#log.warn({ jobs: released.map((r) => r.row.id) }, `${released.length} job(s) still running at the shutdown deadline; handed back`)
       this.#events.emit('shutdown:abandoned', { step: 'worker', detail: `${released.length} job(s) handed back to the queue` })
-      this.#running.clear()
       void this.#outcomes.addNow(released)
     }
     await this.#outcomes.flush()
@@ -423,14 +422,10 @@ export class Worker {
   }
 
   #finish(run: Running, completion: Completion, started: number, error: unknown): void {
-    this.#untrack(run)
     if (!run.detached) {
       this.#outcomes.add({ completion, row: run.row, durationMs: this.#clock.monotonic() - started, error })
     }
-    if (!this.#stop.signal.aborted) {
-      this.#startBuffered(run.lane)
-      this.#refill(run.lane)
-    }
+    this.#freed(run)
     this.#checkSettled()
   }
 
@@ -439,6 +434,14 @@ export class Worker {
     if (this.#running.get(run.row.id) !== run) return
     this.#running.delete(run.row.id)
     run.lane.running--
+  }
+
+  /** Frees the job's slot and, unless stopping, fills it from the buffer and tops the buffer up. */
+  #freed(run: Running): void {
+    this.#untrack(run)
+    if (this.#stop.signal.aborted) return
+    this.#startBuffered(run.lane)
+    this.#refill(run.lane)
   }
 
   /** Hands back every buffered job (stop): queued again at once, the attempt not counted. */
@@ -504,11 +507,8 @@ export class Worker {
     run.detached = true
     run.abortedFor ??= 'lost'
     run.controller.abort(new AfterworkError('ERR_JOB_CANCELLED', 'This worker lost the job\'s lease; it runs elsewhere'))
-    this.#untrack(run)
     this.#log.warn({ jobId: id }, 'lost the lease of a running job (was the event loop blocked longer than the lease?)')
-    if (this.#stop.signal.aborted) return
-    this.#startBuffered(run.lane)
-    this.#refill(run.lane)
+    this.#freed(run)
   }
 
   /** Takes a job out of its lane's buffer, if it is there, and lets the lane refill. */

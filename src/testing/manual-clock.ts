@@ -1,3 +1,4 @@
+import { onAbort } from '../core/abort-fanout.js'
 import type { Clock } from '../core/clock.js'
 import { toMs, type Duration } from '../core/duration.js'
 
@@ -41,15 +42,17 @@ export class ManualClock implements Clock {
         at: this.#now + Math.max(0, ms),
         seq: this.#seq++,
         resolve: () => {
-          signal?.removeEventListener('abort', onAbort)
+          leave?.()
           resolve()
         },
       }
-      const onAbort = () => {
-        this.#sleepers = this.#sleepers.filter((s) => s !== sleeper)
-        reject(signal?.reason)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
+      // As systemClock.sleep does: many sleepers on one signal share its one listener.
+      const leave =
+        signal &&
+        onAbort(signal, () => {
+          this.#sleepers = this.#sleepers.filter((s) => s !== sleeper)
+          reject(signal.reason)
+        })
       this.#sleepers.push(sleeper)
     })
   }

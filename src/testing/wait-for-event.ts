@@ -1,3 +1,4 @@
+import { onAbort } from '../core/abort-fanout.js'
 import type { EventMap, EventName } from '../core/events.js'
 
 interface HasEvents {
@@ -22,16 +23,17 @@ export function waitForEvent<K extends EventName>(
   const { signal } = opts
   if (signal?.aborted) return Promise.reject(signal.reason)
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      off()
-      reject(signal?.reason)
-    }
     const off = source.on(event, (payload) => {
       if (!predicate(payload)) return
       off()
-      signal?.removeEventListener('abort', onAbort)
+      leave?.()
       resolve(payload)
     })
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const leave =
+      signal &&
+      onAbort(signal, () => {
+        off()
+        reject(signal.reason)
+      })
   })
 }

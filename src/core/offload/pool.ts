@@ -1,10 +1,10 @@
-import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Piscina } from 'piscina'
 import { onAbort } from '../abort-fanout.js'
-import { withDeadline, type Clock } from '../clock.js'
+import { TIMER_CANCELLED, withDeadline, type Clock } from '../clock.js'
+import { requireCommonJs } from '../require-common-js.js'
 import { deferred, type Deferred } from '../deferred.js'
 import { toMs, type Duration } from '../duration.js'
 import { AfterworkError, ShutdownError, errorCodes, invalidOption, type ErrorCode } from '../errors.js'
@@ -57,15 +57,12 @@ type Settled = { ok: true; outcome: TaskOutcome } | { ok: false; error: unknown 
 
 const GRACE_OVER = Symbol('grace over')
 const CANCELLED = Symbol('cancelled')
-const SETTLED = Symbol('settled')
+
+// piscina loads with the first pool: a service that never offloads does not pay for it.
+const loadPiscina = (): typeof Piscina => requireCommonJs<typeof import('piscina')>('piscina').Piscina
 
 // The built package runs dist/core/offload/pool.js next to worker-entry.js; tsx and vitest run the
 // sources, where the entry is the .ts file (its thread then needs a TypeScript loader: execArgv).
-// piscina loads with the first pool (about 7 MiB of RSS that a service which never offloads does
-// not pay); it is CommonJS, so require() loads it synchronously.
-const requireModule = createRequire(import.meta.url)
-const loadPiscina = (): typeof Piscina => (requireModule('piscina') as typeof import('piscina')).Piscina
-
 const workerEntry = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.ts' : './worker-entry.js', import.meta.url).href
 
 /**
@@ -231,7 +228,7 @@ export class OffloadPool {
     } finally {
       leave?.()
       // A reason of our own: the default one is a DOMException, costly to build on every run.
-      timers?.abort(SETTLED)
+      timers?.abort(TIMER_CANCELLED)
     }
   }
 

@@ -117,7 +117,7 @@ export class Scheduler {
   readonly #deps: SchedulerDeps
   readonly #schedules = new Map<string, Schedule>()
   readonly #heap = new MinHeap<{ at: number; schedule: Schedule; version: number }>()
-  readonly #stop = new AbortController()
+  #stopped = false
   #wake = new AbortController()
   #started = false
   #loop: Promise<void> | undefined
@@ -201,7 +201,7 @@ export class Scheduler {
    * ShutdownError and waits `graceMs` more. Idempotent; safe before start.
    */
   async stop(timeoutMs: number, graceMs = 1_000): Promise<void> {
-    this.#stop.abort(new ShutdownError())
+    this.#stopped = true
     // Running runs keep their signals until the soft deadline (docs/lifecycle.md, step 5): a run
     // that can finish in time is not cut short.
     this.#wake.abort(TIMER_CANCELLED)
@@ -294,7 +294,7 @@ export class Scheduler {
 
   async #run(): Promise<void> {
     const { clock } = this.#deps
-    while (!this.#stop.signal.aborted) {
+    while (!this.#stopped) {
       const now = clock.now()
       for (let top = this.#heap.peek(); top && top.at <= now; top = this.#heap.peek()) {
         this.#heap.pop()

@@ -145,8 +145,9 @@ class PostgresDriver implements QueueDriver<Queryable> {
     const ids = new Set((inserted.rows as { id: string }[]).map((r) => r.id))
     const conflicted = jobs.filter((j) => !ids.has(j.id))
     const holders = new Map<string, string>()
-    if (conflicted.length > 0) {
-      const keys = conflicted.map((j) => j.uniqueKey).filter((k): k is string => k !== undefined)
+    const keys = conflicted.map((j) => j.uniqueKey).filter((k): k is string => k !== undefined)
+    // A conflict without a unique key is a taken id: nothing to look up, it throws below.
+    if (keys.length > 0) {
       for (const r of (await c.query(this.#q.liveByUniqueKeys, [keys])).rows as { id: string; unique_key: string }[]) holders.set(r.unique_key, r.id)
     }
     return jobs.map((j): JobInsertResult => {

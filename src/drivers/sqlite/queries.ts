@@ -15,15 +15,17 @@ export const INSERT_JOB = `INSERT OR IGNORE INTO afterwork_jobs (id, queue, name
 export const LIVE_BY_UNIQUE_KEY = `SELECT id FROM afterwork_jobs WHERE unique_key = ? AND state IN ('scheduled', 'queued', 'running', 'cancelling', 'retrying')`
 
 /** Candidates in claim order; `names` is a JSON array. */
+/** The jobs a claim may take now: the probe and the candidates read the same rows. */
+const CLAIMABLE_NOW = `FROM afterwork_jobs INDEXED BY afterwork_jobs_claim
+  WHERE queue = @queue AND state IN ${CLAIMABLE} AND run_at <= @now AND name IN (SELECT value FROM json_each(@names))`
+
 export const CLAIM_CANDIDATES = `SELECT id, rate_key AS rateKey, rate_limit AS rateLimit, rate_per AS ratePer,
   concurrency_key AS concurrencyKey, concurrency_limit AS concurrencyLimit
-  FROM afterwork_jobs INDEXED BY afterwork_jobs_claim
-  WHERE queue = @queue AND state IN ${CLAIMABLE} AND run_at <= @now AND name IN (SELECT value FROM json_each(@names))
+  ${CLAIMABLE_NOW}
   ORDER BY priority DESC, run_at, id LIMIT @limit`
 
 /** Is anything claimable? A read, so an idle worker's poll leaves the write lock to writers. */
-export const CLAIM_PROBE = `SELECT 1 FROM afterwork_jobs INDEXED BY afterwork_jobs_claim
-  WHERE queue = @queue AND state IN ${CLAIMABLE} AND run_at <= @now AND name IN (SELECT value FROM json_each(@names)) LIMIT 1`
+export const CLAIM_PROBE = `SELECT 1 ${CLAIMABLE_NOW} LIMIT 1`
 
 export const CLAIM_JOBS = `UPDATE afterwork_jobs SET state = 'running', attempt = attempt + 1, started_at = @now, worker_id = @workerId,
   lease_until = @leaseUntil WHERE id IN (SELECT value FROM json_each(@ids)) RETURNING ${JOB_COLUMNS}`
