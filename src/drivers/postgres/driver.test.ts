@@ -199,6 +199,27 @@ if (!url) {
     })
   })
 
+  describe('listen (postgres)', () => {
+    it("connects with the caller's pool settings when given a pool and no url", async () => {
+      const schema = freshSchema()
+      const applicationName = `aw_listen_${process.pid}_${next}`
+      const pool = new pg.Pool({ connectionString: url, max: 1, application_name: applicationName })
+      const errors: unknown[] = []
+      const driver = postgres({ pool, schema, onError: (error) => errors.push(error) })
+      onTestFinished(async () => {
+        await driver.close()
+        await pool.end()
+      })
+      await driver.migrate()
+      const wakes = await listenTo(driver)
+      const listening = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [applicationName])
+      expect((listening.rows[0] as { n: number }).n).toBe(1)
+      await driver.jobInsertMany({ jobs: [{ id: 'a', queue: 'emails', name: 'n', payload: '{}', priority: 0, runAt: T0, maxAttempts: 1 }], now: T0 })
+      await wakes.until('emails')
+      expect(errors).toEqual([])
+    })
+  })
+
   describe('jobPrune (postgres)', () => {
     it('finds old finished jobs through jobs_finished and deletes them by id, without scanning the table', async () => {
       const { driver, plans, sql } = await observedDriver({ explain: true })
@@ -282,8 +303,7 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
         SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json`) as Promise<unknown>,
     )
   })
-  // The url is for listen(), which holds a connection of its own.
-  const driver = postgres({ pool, url, schema })
+  const driver = postgres({ pool, schema })
   onTestFinished(async () => {
     await driver.close()
     await pool.end()

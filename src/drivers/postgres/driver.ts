@@ -333,16 +333,24 @@ class PostgresDriver implements QueueDriver<Queryable> {
   }
 
   /**
-   * LISTENs on one dedicated connection (a pooled one would lose its LISTEN when returned). On an
-   * error or end it reconnects with backoff, listens again, and wakes every queue once, since
+   * LISTENs on one dedicated connection (a pooled one would lose its LISTEN when returned, and would
+   * hold one of the pool's connections for good), opened with the pool's own settings: the caller's
+   * pool when one was given (its host, user, password, ssl and client class), else the driver's.
+   * On an error or end it reconnects with backoff, listens again, and wakes every queue once, since
    * notifications sent while it was away are gone.
    */
   async listen(params: { onWake: (queue: string) => void; signal: AbortSignal }): Promise<void> {
     const { signal } = params
     let attempt = 0
+    // The options object itself, not a copy: pg-pool keeps the password (and ssl.key) on it as a
+    // non-enumerable property, which a spread would drop.
+    const settings = this.#pool.options
+    // The class the pool makes its clients with (pg's, pg.native's, or the `Client` option): pg-pool
+    // keeps it on the pool, untyped.
+    const Client = (this.#pool as unknown as { Client?: new (config: pg.ClientConfig) => pg.Client }).Client ?? pg.Client
     const connect = async (): Promise<void> => {
       if (signal.aborted) return
-      const client = new pg.Client({ connectionString: this.#opts.url ?? undefined, types })
+      const client = new Client(settings)
       let closed = false
       const retry = (error?: unknown) => {
         if (closed) return
