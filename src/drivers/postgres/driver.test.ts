@@ -147,6 +147,20 @@ if (!url) {
         expect(row.leaseUntil).toBe((row.startedAt as number) + 6_000)
       }
     })
+
+    it("turns synchronous_commit off for the claim's own transaction only, leaving the pool connection's setting as it was (issue 7)", async () => {
+      const { driver, sql, statements } = await observedDriver()
+      const job = (id: string, extra: Partial<JobInsert> = {}): JobInsert => ({ id, queue: 'default', name: 'n', payload: '{}', priority: 0, runAt: T0, maxAttempts: 1, ...extra })
+      await driver.jobInsertMany({ jobs: [job('plain', { priority: 1 }), job('keyed', { concurrencyKey: 'tenant', concurrencyLimit: 1 })], now: T0 })
+      const claim = () => driver.jobClaim({ queue: 'default', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
+      statements.length = 0
+      expect((await claim()).map((r) => r.id)).toEqual(['plain'])
+      // The one-statement claim sets it inside claim_unkeyed(), for its own transaction only.
+      expect(((await sql('SHOW synchronous_commit')).rows[0] as { synchronous_commit: string }).synchronous_commit).toBe('on')
+      expect((await claim()).map((r) => r.id)).toEqual(['keyed'])
+      expect(statements.filter((s) => s.startsWith('BEGIN'))).toEqual([expect.stringContaining('SET LOCAL synchronous_commit = off')])
+      expect(((await sql('SHOW synchronous_commit')).rows[0] as { synchronous_commit: string }).synchronous_commit).toBe('on')
+    })
   })
 
   describe('jobInsertMany (postgres)', () => {
