@@ -196,6 +196,25 @@ if (!url) {
       expect((await driver.jobGet({ id: 'a' }))?.state).toBe('queued')
     })
 
+    it('sends the enqueue and the claim as statements prepared once per connection (issue 7)', async () => {
+      const { driver, statements, names, sql } = await observedDriver()
+      const sent = () => statements.map((text, i) => ({ text, name: names[i] }))
+      statements.length = 0
+      names.length = 0
+      await driver.jobInsertMany({ jobs: [job('a', 'emails'), job('b', 'emails')], now: T0 })
+      await driver.jobClaim({ queue: 'emails', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
+      await driver.jobInsertMany({ jobs: [job('c', 'emails')], now: T0 })
+      await driver.jobClaim({ queue: 'emails', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
+      const [insert, claim, insertAgain, claimAgain] = sent()
+      expect(insert?.name).toMatch(/^afterwork_[0-9a-f]{24}$/)
+      expect(claim?.name).toMatch(/^afterwork_[0-9a-f]{24}$/)
+      expect(claim?.name).not.toBe(insert?.name)
+      expect([insertAgain, claimAgain]).toEqual([insert, claim])
+      // Prepared on the pool's one connection, where the test's own queries run too.
+      const prepared = (await sql('SELECT name FROM pg_prepared_statements ORDER BY name')).rows as { name: string }[]
+      expect(prepared.map((r) => r.name)).toEqual([insert?.name, claim?.name].toSorted())
+    })
+
     it('stores nothing of a batch with a taken id, and names that id', async () => {
       const { driver } = await observedDriver()
       await driver.jobInsertMany({ jobs: [job('a', 'emails')], now: T0 })
@@ -300,11 +319,14 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
   const pool = new pg.Pool({ connectionString: url, max: 1 })
   const plans: PlanNode[] = []
   const statements: string[] = []
+  /** The name each statement was prepared under, by its place in `statements` (undefined: unnamed). */
+  const names: (string | undefined)[] = []
   const setup: Promise<unknown>[] = []
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown
     client.query = ((...args: unknown[]) => {
       statements.push(typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text)
+      names.push(typeof args[0] === 'string' ? undefined : (args[0] as { name?: string }).name)
       return query(...args)
     }) as typeof client.query
     if (!opts.explain) return
@@ -326,7 +348,7 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
   await Promise.all(setup)
   await pool.query(`ALTER TABLE "${schema}".jobs SET (autovacuum_enabled = false)`)
   const sql = (text: string, values?: unknown[]) => pool.query(text.replaceAll(/\bjobs\b/g, `"${schema}".jobs`), values)
-  return { driver, schema, plans, statements, sql }
+  return { driver, schema, plans, statements, names, sql }
 }
 
 /** Listens through the driver and records each wake-up; `until(queue)` resolves once that queue was woken. */
