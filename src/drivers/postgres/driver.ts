@@ -159,7 +159,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
     return this.#transaction((c) => this.#insert(c, jobs, now, (values) => c.query(this.#q.insertJobs, values)))
   }
 
-  /** Runs `insert` (one of the insert statements, on `c`) with the jobs as parallel arrays; `c` looks up unique-key holders. */
+  /** Inserts the jobs, as parallel arrays, through `insert` (the statement and connection the caller chose); looks up unique-key holders on `c`. */
   async #insert(
     c: Queryable,
     jobs: readonly JobInsert[],
