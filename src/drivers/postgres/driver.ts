@@ -62,7 +62,9 @@ interface Prepared {
  * after a bulk insert): the enqueue reads no table, and the claim is a call of claim_unkeyed(), which
  * plans its own query (migration 3). The name is derived from the text, as one connection may serve
  * drivers of several schemas and a name must always mean the same text. Statements in the caller's
- * `tx` are not prepared (a Queryable takes text only).
+ * `tx` are not prepared (a Queryable takes text only). A later migration that changes what these
+ * statements return (claim_unkeyed()'s columns, say) must use a new name: processes still running
+ * would fail with "cached plan must not change result type".
  */
 function prepared(text: string): Prepared {
   return { name: `afterwork_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text }
