@@ -147,6 +147,20 @@ if (!url) {
         expect(row.leaseUntil).toBe((row.startedAt as number) + 6_000)
       }
     })
+
+    it("turns synchronous_commit off for the claim's own transaction only, leaving the pool connection's setting as it was (issue 7)", async () => {
+      const { driver, sql, statements } = await observedDriver()
+      const job = (id: string, extra: Partial<JobInsert> = {}): JobInsert => ({ id, queue: 'default', name: 'n', payload: '{}', priority: 0, runAt: T0, maxAttempts: 1, ...extra })
+      await driver.jobInsertMany({ jobs: [job('plain', { priority: 1 }), job('keyed', { concurrencyKey: 'tenant', concurrencyLimit: 1 })], now: T0 })
+      const claim = () => driver.jobClaim({ queue: 'default', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
+      statements.length = 0
+      expect((await claim()).map((r) => r.id)).toEqual(['plain'])
+      // The one-statement claim sets it inside claim_unkeyed(), for its own transaction only.
+      expect(((await sql('SHOW synchronous_commit')).rows[0] as { synchronous_commit: string }).synchronous_commit).toBe('on')
+      expect((await claim()).map((r) => r.id)).toEqual(['keyed'])
+      expect(statements.filter((s) => s.startsWith('BEGIN'))).toEqual([expect.stringContaining('SET LOCAL synchronous_commit = off')])
+      expect(((await sql('SHOW synchronous_commit')).rows[0] as { synchronous_commit: string }).synchronous_commit).toBe('on')
+    })
   })
 
   describe('jobInsertMany (postgres)', () => {
@@ -182,6 +196,25 @@ if (!url) {
       expect((await driver.jobGet({ id: 'a' }))?.state).toBe('queued')
     })
 
+    it('sends the enqueue and the claim as statements prepared once per connection (issue 7)', async () => {
+      const { driver, statements, names, sql } = await observedDriver()
+      const sent = () => statements.map((text, i) => ({ text, name: names[i] }))
+      statements.length = 0
+      names.length = 0
+      await driver.jobInsertMany({ jobs: [job('a', 'emails'), job('b', 'emails')], now: T0 })
+      await driver.jobClaim({ queue: 'emails', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
+      await driver.jobInsertMany({ jobs: [job('c', 'emails')], now: T0 })
+      await driver.jobClaim({ queue: 'emails', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
+      const [insert, claim, insertAgain, claimAgain] = sent()
+      expect(insert?.name).toMatch(/^afterwork_[0-9a-f]{24}$/)
+      expect(claim?.name).toMatch(/^afterwork_[0-9a-f]{24}$/)
+      expect(claim?.name).not.toBe(insert?.name)
+      expect([insertAgain, claimAgain]).toEqual([insert, claim])
+      // Prepared on the pool's one connection, where the test's own queries run too.
+      const prepared = (await sql('SELECT name FROM pg_prepared_statements ORDER BY name')).rows as { name: string }[]
+      expect(prepared.map((r) => r.name)).toEqual([insert?.name, claim?.name].toSorted())
+    })
+
     it('stores nothing of a batch with a taken id, and names that id', async () => {
       const { driver } = await observedDriver()
       await driver.jobInsertMany({ jobs: [job('a', 'emails')], now: T0 })
@@ -196,6 +229,27 @@ if (!url) {
       const results = await driver.jobInsertMany({ jobs: [job('b', 'emails'), job('c', 'emails', { uniqueKey: 'digest' })], now: T0 })
       expect(results).toEqual([{ id: 'b', inserted: true }, { id: 'c', inserted: false, conflictId: 'a' }])
       expect([statements[0], statements.at(-1)]).toEqual(['BEGIN', 'COMMIT'])
+    })
+  })
+
+  describe('listen (postgres)', () => {
+    it("connects with the caller's pool settings when given a pool and no url", async () => {
+      const schema = freshSchema()
+      const applicationName = `aw_listen_${process.pid}_${next}`
+      const pool = new pg.Pool({ connectionString: url, max: 1, application_name: applicationName })
+      const errors: unknown[] = []
+      const driver = postgres({ pool, schema, onError: (error) => errors.push(error) })
+      onTestFinished(async () => {
+        await driver.close()
+        await pool.end()
+      })
+      await driver.migrate()
+      const wakes = await listenTo(driver)
+      const listening = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [applicationName])
+      expect((listening.rows[0] as { n: number }).n).toBe(1)
+      await driver.jobInsertMany({ jobs: [{ id: 'a', queue: 'emails', name: 'n', payload: '{}', priority: 0, runAt: T0, maxAttempts: 1 }], now: T0 })
+      await wakes.until('emails')
+      expect(errors).toEqual([])
     })
   })
 
@@ -265,11 +319,14 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
   const pool = new pg.Pool({ connectionString: url, max: 1 })
   const plans: PlanNode[] = []
   const statements: string[] = []
+  /** The name each statement was prepared under, by its place in `statements` (undefined: unnamed). */
+  const names: (string | undefined)[] = []
   const setup: Promise<unknown>[] = []
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown
     client.query = ((...args: unknown[]) => {
       statements.push(typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text)
+      names.push(typeof args[0] === 'string' ? undefined : (args[0] as { name?: string }).name)
       return query(...args)
     }) as typeof client.query
     if (!opts.explain) return
@@ -282,8 +339,7 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
         SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json`) as Promise<unknown>,
     )
   })
-  // The url is for listen(), which holds a connection of its own.
-  const driver = postgres({ pool, url, schema })
+  const driver = postgres({ pool, schema })
   onTestFinished(async () => {
     await driver.close()
     await pool.end()
@@ -292,7 +348,7 @@ async function observedDriver(opts: { explain?: boolean } = {}) {
   await Promise.all(setup)
   await pool.query(`ALTER TABLE "${schema}".jobs SET (autovacuum_enabled = false)`)
   const sql = (text: string, values?: unknown[]) => pool.query(text.replaceAll(/\bjobs\b/g, `"${schema}".jobs`), values)
-  return { driver, schema, plans, statements, sql }
+  return { driver, schema, plans, statements, names, sql }
 }
 
 /** Listens through the driver and records each wake-up; `until(queue)` resolves once that queue was woken. */

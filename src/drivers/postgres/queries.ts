@@ -50,10 +50,11 @@ export function queries(schema: string) {
      * (seconds with a million rows) instead of walking `jobs_claim` in claim order and stopping at
      * the limit (issue 7). Without a sort the only plan left is that index scan. A sort that
      * cannot be avoided then costs 10^10, far above `jit_above_cost`: JIT compiling a claim took
-     * 0.7 s, so it is off too.
+     * 0.7 s, so it is off too. Like the one-statement claim (migration 3), it commits without
+     * waiting for the WAL flush: a claim lost in a crash leaves its jobs claimable again.
      */
-    claimBegin: 'BEGIN; SET LOCAL enable_sort = off; SET LOCAL jit = off',
-    /** Claims unkeyed jobs in one statement, or claims nothing and says `keyed` (migration 2). */
+    claimBegin: 'BEGIN; SET LOCAL enable_sort = off; SET LOCAL jit = off; SET LOCAL synchronous_commit = off',
+    /** Claims unkeyed jobs in one statement, or claims nothing and says `keyed` (migrations 2 and 3). */
     claimUnkeyed: `SELECT * FROM ${t('claim_unkeyed')}($1, $2::text[], $3, $4::int, $5::bigint, $6::bigint)`,
     claimCandidates: `SELECT id, rate_key AS "rateKey", rate_limit AS "rateLimit", rate_per AS "ratePer",
       concurrency_key AS "concurrencyKey", concurrency_limit AS "concurrencyLimit"

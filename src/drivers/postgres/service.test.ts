@@ -5,6 +5,7 @@ import { silentLogger } from '../../core/logger.js'
 import { createService } from '../../service.js'
 import { waitForEvent } from '../../testing/wait-for-event.js'
 import { postgres } from './driver.js'
+import { migrations } from './migrations.js'
 
 const url = process.env.AFTERWORK_TEST_PG_URL
 const schema = `aw_svc_${process.pid}_${Date.now().toString(36)}`
@@ -59,7 +60,7 @@ describe.skipIf(!url)('durable queue on PostgreSQL (service level)', () => {
 
   it("refuses to start with migrate: 'check' while migrations are pending, until they are applied", async () => {
     const check = postgres({ url: url as string, schema: `${schema}_check`, migrate: 'check', max: 1 })
-    await expect(check.migrate()).rejects.toThrow(/needs 2 migration\(s\): run `afterwork migrate/)
+    await expect(check.migrate()).rejects.toThrow(`needs ${migrations.length} migration(s): run \`afterwork migrate`)
     await check.migrate({ apply: true })
     await check.close()
     const again = postgres({ url: url as string, schema: `${schema}_check`, migrate: 'check', max: 1 })
