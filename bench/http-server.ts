@@ -11,7 +11,7 @@ import { createServer, type RequestListener, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { createService, silentLogger, type AnyService } from 'afterwork'
-import { afterwork, afterworkErrors, type AfterworkEnv } from 'afterwork/hono'
+import { afterwork, afterworkErrors, serve as serveWithAfterwork, type AfterworkEnv } from 'afterwork/hono'
 import { Hono } from 'hono'
 
 // Only types are exported: importing a value would start a server in the importing process.
@@ -59,9 +59,7 @@ function bareApp(withEmptyMiddleware: boolean): Hono {
   return app
 }
 
-async function afterworkApp(withTask: boolean): Promise<Hono<AfterworkEnv<ReturnType<typeof createService>>>> {
-  const svc = createService({ logger: silentLogger })
-  await svc.start()
+function afterworkApp(svc: AnyService, withTask: boolean): Hono<AfterworkEnv<ReturnType<typeof createService>>> {
   const app = new Hono<AfterworkEnv<typeof svc>>()
   app.use(afterwork(svc))
   app.onError(afterworkErrors)
@@ -131,7 +129,7 @@ async function expressServer(config: Config): Promise<Server> {
 }
 
 async function nodeServer(config: Config): Promise<Server> {
-  const { withAfterwork } = await import('afterwork/node')
+  const { withAfterwork, AfterworkResponse } = await import('afterwork/node')
   const svc = await startedService(config)
   const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
   const bare: RequestListener = (req, res) => json(res, req.url === '/__ran' ? ranReport(svc) : { hello: 'world' })
@@ -143,7 +141,8 @@ async function nodeServer(config: Config): Promise<Server> {
     if (ctx.route === '/') addTask(ctx.background, config === 'task')
     json(res, ctx.route === '/__ran' ? ranReport(svc) : { hello: 'world' })
   })
-  return createServer(listener)
+  // The response class afterwork/node's serve() uses (it echoes the request id in writeHead).
+  return createServer({ ServerResponse: AfterworkResponse }, listener)
 }
 
 function listen(server: Server, port: number): void {
@@ -157,7 +156,14 @@ async function main(): Promise<void> {
   if (framework === 'fastify') return listen(await fastifyServer(config), port)
   if (framework === 'express') return listen(await expressServer(config), port)
   if (framework === 'node') return listen(await nodeServer(config), port)
-  const app = config === 'bare' || config === 'floor' ? bareApp(config === 'floor') : await afterworkApp(config === 'task')
+  if (config === 'mw' || config === 'task') {
+    // As a user serves it: afterwork's serve(), with its graceful shutdown and its response class.
+    const svc = createService({ logger: silentLogger })
+    const handle = await serveWithAfterwork(svc, afterworkApp(svc, config === 'task'), { port, host: '127.0.0.1' })
+    process.stdout.write(`${JSON.stringify({ port: handle.port })}\n`)
+    return
+  }
+  const app = bareApp(config === 'floor')
   serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
     process.stdout.write(`${JSON.stringify({ port: info.port })}\n`)
   })

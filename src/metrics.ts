@@ -34,6 +34,8 @@ export interface ServiceMetricsOptions {
   processMetrics?: boolean
 }
 
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+
 interface HttpSeries {
   labels: { method: string; route: string; status_class: string }
   requests: number
@@ -56,7 +58,10 @@ interface AttemptSeries {
  * microsecond per request, and the registry itself is built on first use.
  */
 export class ServiceMetrics {
-  readonly #http = new Map<string, HttpSeries>()
+  /** Every HTTP series, for the scrape. */
+  readonly #http: HttpSeries[] = []
+  /** The same series by route, then method, then status class (1xx at 0): found per request with no key string built. */
+  readonly #httpIndex = new Map<string, Map<string, (HttpSeries | undefined)[]>>()
   #requests = 0
   #errors = 0
   readonly #background: () => BackgroundStats
@@ -97,7 +102,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset()
-        for (const s of http.values()) this.inc(s.labels, s.requests)
+        for (const s of http) this.inc(s.labels, s.requests)
       },
     })
     new Counter({
@@ -107,7 +112,7 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.reset()
-        for (const s of http.values()) if (s.errors > 0) this.inc(s.labels, s.errors)
+        for (const s of http) if (s.errors > 0) this.inc(s.labels, s.errors)
       },
     })
     new Counter({
@@ -250,12 +255,16 @@ export class ServiceMetrics {
    * below 500.
    */
   recordRequest(method: string, route: string, status: number, threw: boolean): void {
-    const statusClass = status >= 500 ? '5xx' : status >= 400 ? '4xx' : status >= 300 ? '3xx' : status >= 200 ? '2xx' : '1xx'
-    const key = `${method} ${statusClass} ${route}`
-    let series = this.#http.get(key)
+    const classIndex = status >= 500 ? 4 : status >= 400 ? 3 : status >= 300 ? 2 : status >= 200 ? 1 : 0
+    let byMethod = this.#httpIndex.get(route)
+    if (byMethod === undefined) this.#httpIndex.set(route, (byMethod = new Map()))
+    let byClass = byMethod.get(method)
+    if (byClass === undefined) byMethod.set(method, (byClass = []))
+    let series = byClass[classIndex]
     if (series === undefined) {
-      series = { labels: { method, route, status_class: statusClass }, requests: 0, errors: 0 }
-      this.#http.set(key, series)
+      series = { labels: { method, route, status_class: STATUS_CLASSES[classIndex] as string }, requests: 0, errors: 0 }
+      byClass[classIndex] = series
+      this.#http.push(series)
     }
     series.requests++
     this.#requests++

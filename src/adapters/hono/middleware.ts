@@ -4,7 +4,8 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import { attachScope, closeOnResponseClose, closeRequestScope, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
+import { echoRequestId } from '../node/response.js'
+import { carryScope, closeRequestScope, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
 
@@ -52,15 +53,16 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
     // Read the raw Node header when there is one: c.req.header() would build a full Headers object.
     const requestId = requestIdFrom(incoming ? requestIdHeader(incoming) : c.req.header('x-request-id'))
     const scope = openRequestScope(svc, requestId)
-    // Beside the context, not in c.var: Hono rebuilds c.var from all variables on every access.
-    attachScope(c, scope)
+    // On the context, not in c.var: Hono rebuilds c.var from all variables on every access.
+    carryScope(c, scope)
     c.set('requestId', requestId)
     c.set('background', scope.background)
     if (outgoing) {
       // On the Node response, not c.header(): a Hono response with headers of its own leaves
-      // @hono/node-server's fast path; writeHead() merges this one in.
-      outgoing.setHeader('x-request-id', requestId)
-      closeOnResponseClose(outgoing, scope, c.req.method, () => routePath(c, -1))
+      // @hono/node-server's fast path. afterwork's serve() adds it to what writeHead() is given.
+      echoRequestId(outgoing, requestId)
+      // The route is read when the response closes, once Hono has matched it.
+      outgoing.on('close', () => closeRequestScope(scope, c.req.method, routePath(c, -1), outgoing.statusCode))
       c.set('state', svc.state as StateOf<T>)
       return next()
     }

@@ -47,15 +47,18 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
   let draining = false
 
   const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections())
+  // One listener function for every response (`this` is the response), not a closure per request.
+  function untrack(this: ServerResponse) {
+    inFlight.delete(this)
+    // A response whose headers went out before the drain began kept its socket alive: close it
+    // once it is idle (the parser marks it idle after this event, hence the setImmediate).
+    if (draining) closeIdleSoon()
+  }
   const track = (_req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.setHeader('connection', 'close')
     inFlight.add(res)
-    res.once('close', () => {
-      inFlight.delete(res)
-      // A response whose headers went out before the drain began kept its socket alive: close it
-      // once it is idle (the parser marks it idle after this event, hence the setImmediate).
-      if (draining) closeIdleSoon()
-    })
+    // on, not once: a response closes once, and once() wraps the listener per request.
+    res.on('close', untrack)
   }
   await svc.start()
   server.prependListener('request', track)
