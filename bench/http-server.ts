@@ -129,7 +129,7 @@ async function expressServer(config: Config): Promise<Server> {
 }
 
 async function nodeServer(config: Config): Promise<Server> {
-  const { withAfterwork, AfterworkResponse } = await import('afterwork/node')
+  const { withAfterwork } = await import('afterwork/node')
   const svc = await startedService(config)
   const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
   const bare: RequestListener = (req, res) => json(res, req.url === '/__ran' ? ranReport(svc) : { hello: 'world' })
@@ -141,8 +141,7 @@ async function nodeServer(config: Config): Promise<Server> {
     if (ctx.route === '/') addTask(ctx.background, config === 'task')
     json(res, ctx.route === '/__ran' ? ranReport(svc) : { hello: 'world' })
   })
-  // The response class afterwork/node's serve() uses (it echoes the request id in writeHead).
-  return createServer({ ServerResponse: AfterworkResponse }, listener)
+  return createServer(listener)
 }
 
 function listen(server: Server, port: number): void {

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http'
 import { createAdaptorServer } from '@hono/node-server'
-import { AfterworkResponse } from '../node/response.js'
 import { serveHttp, type HttpHandle, type ServeHttpOptions } from '../node/serve-http.js'
 import type { AnyService } from '../../service.js'
 
@@ -18,7 +17,6 @@ export interface FetchApp {
  * await serve(svc, app, { port: 8000 })
  */
 export function serve(svc: AnyService, app: FetchApp, opts: ServeHttpOptions = {}): Promise<HttpHandle> {
-  // AfterworkResponse echoes the request id without making Node merge header sets (see there).
-  const server = createAdaptorServer({ fetch: app.fetch as never, serverOptions: { ServerResponse: AfterworkResponse } }) as Server
+  const server = createAdaptorServer({ fetch: app.fetch as never }) as Server
   return serveHttp(svc, server, opts)
 }

@@ -3,7 +3,6 @@ import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
 import { answerNodeError } from '../error-response.js'
-import { echoRequestId } from './response.js'
 import { closeOnResponseClose, openRequestScope, requestIdHeader, UNMATCHED_ROUTE, type RequestScope, type StateOf } from '../request-scope.js'
 import type { RequestListener } from './serve.js'
 
@@ -63,7 +62,7 @@ export function withAfterwork<T extends AnyService>(svc: T, handler: NodeHandler
   return function afterworkListener(req, res) {
     const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(req)))
     const ctx = new Context<StateOf<T>>(svc, scope)
-    echoRequestId(res, scope.requestId)
+    res.setHeader('x-request-id', scope.requestId)
     closeOnResponseClose(res, scope, req.method ?? 'GET', () => ctx.route)
     let outcome: unknown
     try {

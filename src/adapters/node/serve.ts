@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AnyService } from '../../service.js'
-import { AfterworkResponse } from './response.js'
 import { serveHttp, type HttpHandle, type ServeHttpOptions } from './serve-http.js'
 
 /** A Node request listener: what `withAfterwork()` returns, and what an Express app is. */
@@ -15,5 +14,5 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
  * await serve(svc, withAfterwork(svc, handler), { port: 8000 })
  */
 export function serve(svc: AnyService, listener: RequestListener, opts: ServeHttpOptions = {}): Promise<HttpHandle> {
-  return serveHttp(svc, createServer({ ServerResponse: AfterworkResponse }, listener), opts)
+  return serveHttp(svc, createServer(listener), opts)
 }
