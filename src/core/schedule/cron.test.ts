@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { cronTrigger, zoneOffset } from './cron.js'
+import { CRON_CACHE_LIMIT, cronTrigger, zoneOffset } from './cron.js'
 import type { Trigger } from './trigger.js'
 
 const at = (iso: string) => Date.parse(iso)
@@ -112,6 +112,25 @@ describe('cronTrigger', () => {
     // The year still advances across the boundary once the table is gone.
     expect(iso(triggers[61]!.next(at('2026-06-01T00:00:00Z')))).toBe('2027-01-01T01:01:00.000Z')
     expect(nextSlots(triggers[0]!, '2026-12-31T23:59:59Z', 2)).toEqual(['2027-01-01T00:00:00.000Z', '2028-01-01T00:00:00.000Z'])
+  })
+
+  it('shares one trigger between unbounded schedules of the same expression and zone, not bounded ones', () => {
+    expect(cronTrigger('7 3 * * *')).toBe(cronTrigger('7 3 * * *'))
+    expect(cronTrigger('7 3 * * *', { timezone: 'Europe/Paris' })).not.toBe(cronTrigger('7 3 * * *'))
+    const bounded = cronTrigger('7 3 * * *', { endDate: at('2030-01-01T00:00:00Z') })
+    expect(bounded).not.toBe(cronTrigger('7 3 * * *'))
+    expect(bounded.next(at('2030-01-01T00:00:00Z'))).toBeNull()
+    expect(iso(cronTrigger('7 3 * * *').next(at('2030-01-01T00:00:00Z')))).toBe('2030-01-01T03:07:00.000Z')
+  })
+
+  it(`keeps at most ${CRON_CACHE_LIMIT} shared triggers, dropping the oldest, and a dropped one still works`, () => {
+    const first = cronTrigger('0 0 1 1 *', { timezone: 'Asia/Tokyo' })
+    // Distinct expressions until the first has been pushed out: seconds x minutes x hours.
+    for (let i = 0; i < CRON_CACHE_LIMIT; i++) cronTrigger(`${i % 60} ${Math.floor(i / 60) % 60} ${Math.floor(i / 3600)} * * *`, { timezone: 'Asia/Tokyo' })
+    const last = `${(CRON_CACHE_LIMIT - 1) % 60} ${Math.floor((CRON_CACHE_LIMIT - 1) / 60) % 60} ${Math.floor((CRON_CACHE_LIMIT - 1) / 3600)} * * *`
+    expect(cronTrigger(last, { timezone: 'Asia/Tokyo' })).toBe(cronTrigger(last, { timezone: 'Asia/Tokyo' }))
+    expect(cronTrigger('0 0 1 1 *', { timezone: 'Asia/Tokyo' })).not.toBe(first)
+    expect(iso(first.next(at('2026-06-01T00:00:00Z')))).toBe('2026-12-31T15:00:00.000Z')
   })
 
   it('computes a far slot without stepping through the days in between', () => {

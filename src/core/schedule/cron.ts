@@ -41,6 +41,12 @@ export function cronTrigger(expression: string, opts: CronTriggerOptions = {}): 
   const timezone = checkTimeZone(opts.timezone ?? 'UTC')
   const bounds = resolveBounds(opts)
   if (typeof expression !== 'string') throw invalidCron(expression, 'a cron expression must be a string')
+  // A trigger without bounds is a pure function of its expression and zone: schedules that share
+  // both share one (10,000 daily crons hold 1,440 triggers, not 10,000 sets of closures).
+  const shareable = bounds.startMs === undefined && bounds.endMs === undefined
+  const shareKey = `${timezone}\n${expression}`
+  const shared = shareable ? sharedTriggers.get(shareKey) : undefined
+  if (shared !== undefined) return shared
   const text = expression.trim()
   const fixedTime = isFixedTime(expression, text)
   // Croner on UTC matches wall-clock times with no DST at all (the calendar: L, W, #, day names).
@@ -56,7 +62,7 @@ export function cronTrigger(expression: string, opts: CronTriggerOptions = {}): 
   const { startMs, endMs } = bounds
   const description = `cron ${text} (${timezone})${describeBounds(bounds)}`
 
-  return {
+  const trigger: Trigger = {
     kind: 'cron',
     timezone,
     describe: () => description,
@@ -67,7 +73,24 @@ export function cronTrigger(expression: string, opts: CronTriggerOptions = {}): 
       return slot === null || (endMs !== undefined && slot > endMs) ? null : slot
     },
   }
+  if (shareable) remember(sharedTriggers, shareKey, trigger)
+  return trigger
 }
+
+/**
+ * How many parsed expressions and shared triggers are kept, each: far more distinct expressions
+ * than a service registers, and a bound for one that builds them from data for ever.
+ */
+export const CRON_CACHE_LIMIT = 10_000
+
+/** Sets `key` in `cache`, dropping the oldest entry past {@link CRON_CACHE_LIMIT}; what was handed out stays valid. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  cache.set(key, value)
+  if (cache.size > CRON_CACHE_LIMIT) cache.delete(cache.keys().next().value as string)
+}
+
+/** Unbounded triggers by zone and expression (see cronTrigger). */
+const sharedTriggers = new Map<string, Trigger>()
 
 function invalidCron(expression: unknown, reason: string, cause?: unknown): AfterworkError {
   return new AfterworkError('ERR_SCHEDULE_INVALID_CRON', `Invalid cron expression ${JSON.stringify(expression)}: ${reason}`, { cause })
@@ -79,7 +102,7 @@ const parsed = new Map<string, Cron>()
 function parse(expression: string, text: string, timezone: string): Cron {
   const key = `${timezone} ${text}`
   let cron = parsed.get(key)
-  if (cron === undefined) parsed.set(key, (cron = parseNew(expression, text, timezone)))
+  if (cron === undefined) remember(parsed, key, (cron = parseNew(expression, text, timezone)))
   return cron
 }
 

@@ -77,7 +77,8 @@ interface Schedule {
   /** nextSlot plus its jitter: when the loop wakes for it. */
   nextRunAt: number | null
   version: number
-  running: Set<AbortController>
+  /** The runs in flight; made at the first run (most schedules sit idle most of the time). */
+  running: Set<AbortController> | undefined
   runs: number
   failures: number
   missed: number
@@ -164,7 +165,7 @@ export class Scheduler {
       nextSlot: null,
       nextRunAt: null,
       version: 0,
-      running: new Set(),
+      running: undefined,
       runs: 0,
       failures: 0,
       missed: 0,
@@ -210,7 +211,7 @@ export class Scheduler {
     this.#idle ??= deferred()
     const idle = this.#idle.promise
     if (!(await withDeadline(this.#deps.clock, timeoutMs, idle)).timedOut) return
-    for (const s of this.#schedules.values()) for (const controller of s.running) controller.abort(new ShutdownError())
+    for (const s of this.#schedules.values()) for (const controller of s.running ?? []) controller.abort(new ShutdownError())
     if (!(await withDeadline(this.#deps.clock, graceMs, idle)).timedOut) return
     const detail = `${this.#active} schedule run(s) still going after their signals were aborted`
     this.#deps.log.warn({}, `${detail}; abandoned`)
@@ -362,14 +363,15 @@ export class Scheduler {
       )
       return true
     }
-    if (s.running.size >= s.maxInstances) {
+    const running = (s.running ??= new Set())
+    if (running.size >= s.maxInstances) {
       s.skipped++
-      log.warn({ schedule: s.name, running: s.running.size }, 'schedule fire skipped: previous run still going (maxInstances)')
-      events.emit('schedule:skipped', { name: s.name, slot: new Date(slot), running: s.running.size })
+      log.warn({ schedule: s.name, running: running.size }, 'schedule fire skipped: previous run still going (maxInstances)')
+      events.emit('schedule:skipped', { name: s.name, slot: new Date(slot), running: running.size })
       return false
     }
     const controller = new AbortController()
-    s.running.add(controller)
+    running.add(controller)
     this.#active++
     s.runs++
     const late = now - slot
@@ -416,7 +418,7 @@ export class Scheduler {
       )
       .finally(() => {
         timer?.abort(TIMER_CANCELLED)
-        s.running.delete(controller)
+        running.delete(controller)
         if (--this.#active === 0 && this.#idle) {
           this.#idle.resolve()
           this.#idle = undefined
@@ -460,7 +462,7 @@ export class Scheduler {
       failures: s.failures,
       missed: s.missed,
       skipped: s.skipped,
-      running: s.running.size,
+      running: s.running?.size ?? 0,
     }
   }
 }
