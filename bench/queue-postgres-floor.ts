@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
+import { median as medianOf, num } from './harness.js'
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +31,7 @@ const gap = Number(values.gap)
 const table = `floor_${process.pid}`
 const channel = `floor_${process.pid}`
 
-const median = (xs: number[]) => (xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)] as number).toFixed(2)
+const median = (xs: number[]) => num(medianOf(xs), 2)
 
 const producer = new pg.Client({ connectionString: values.url })
 const listener = new pg.Client({ connectionString: values.url })

@@ -43,9 +43,8 @@ export function cronTrigger(expression: string, opts: CronTriggerOptions = {}): 
   if (typeof expression !== 'string') throw invalidCron(expression, 'a cron expression must be a string')
   // A trigger without bounds is a pure function of its expression and zone: schedules that share
   // both share one (10,000 daily crons hold 1,440 triggers, not 10,000 sets of closures).
-  const shareable = bounds.startMs === undefined && bounds.endMs === undefined
-  const shareKey = `${timezone}\n${expression}`
-  const shared = shareable ? sharedTriggers.get(shareKey) : undefined
+  const shareKey = bounds.startMs === undefined && bounds.endMs === undefined ? `${timezone}\n${expression}` : undefined
+  const shared = shareKey === undefined ? undefined : sharedTriggers.get(shareKey)
   if (shared !== undefined) return shared
   const text = expression.trim()
   const fixedTime = isFixedTime(expression, text)
@@ -73,7 +72,7 @@ export function cronTrigger(expression: string, opts: CronTriggerOptions = {}): 
       return slot === null || (endMs !== undefined && slot > endMs) ? null : slot
     },
   }
-  if (shareable) remember(sharedTriggers, shareKey, trigger)
+  if (shareKey !== undefined) remember(sharedTriggers, shareKey, trigger)
   return trigger
 }
 
