@@ -63,9 +63,21 @@ export interface SerializedError {
   cause?: SerializedThrown
 }
 
-/** What worker-entry.ts returns for each task: it never throws for the task's own failures. */
-export type TaskOutcome =
-  | { ok: true; value: unknown }
-  | { ok: false; error: SerializedThrown }
+/** The brand of a {@link TaskFailure}. */
+export const TASK_FAILURE = 'afterwork.offload.failure'
+
+/**
+ * What worker-entry.ts throws when a task gives no value: it threw or rejected, or it was skipped
+ * because it had been cancelled while it waited. A value goes back as itself, with no wrapper (for a
+ * small task, cloning a wrapper both ways is a measurable share of the round trip). piscina posts
+ * this plain object as it is and rejects the run with it; the brand tells it from piscina's own
+ * rejections, which are always Error instances.
+ */
+export type TaskFailure =
+  | { [TASK_FAILURE]: true; error: SerializedThrown }
   /** The thread picked up a task that had already been cancelled and did not start it. */
-  | { ok: false; cancelled: true }
+  | { [TASK_FAILURE]: true; cancelled: true }
+
+export function isTaskFailure(value: unknown): value is TaskFailure {
+  return typeof value === 'object' && value !== null && (value as Record<string, unknown>)[TASK_FAILURE] === true
+}

@@ -5,7 +5,7 @@ import { ManualClock } from '../../testing/manual-clock.js'
 import { systemClock, type Clock } from '../clock.js'
 import { AfterworkError, isAfterworkError } from '../errors.js'
 import { silentLogger, type Logger } from '../logger.js'
-import { CancelState, type SerializedError, type TaskOutcome } from './messages.js'
+import { CancelState, TASK_FAILURE, isTaskFailure, type SerializedError, type TaskFailure } from './messages.js'
 import { OffloadPool, type OffloadOptions } from './pool.js'
 import runOffloaded from './worker-entry.js'
 
@@ -350,47 +350,60 @@ describe('OffloadPool lifecycle', () => {
 // wire format the pool rebuilds from.
 describe('worker-entry', () => {
   const payload = (exportName: string, input: unknown = null, cancel?: Int32Array) => ({ module: heavy.href, exportName, input, ...(cancel ? { cancel } : {}) })
-  const failure = (outcome: TaskOutcome) => (outcome.ok || 'cancelled' in outcome ? undefined : outcome.error)
+  /** What the thread throws (synchronously or by rejecting) for the task; fails if it returns instead. */
+  const thrown = async (running: Promise<unknown> | (() => unknown)): Promise<TaskFailure> => {
+    try {
+      await (typeof running === 'function' ? running() : running)
+    } catch (error) {
+      expect(isTaskFailure(error)).toBe(true)
+      return error as TaskFailure
+    }
+    throw new Error('expected the task to throw a TaskFailure')
+  }
+  const failure = async (running: Promise<unknown> | (() => unknown)) => {
+    const outcome = await thrown(running)
+    return 'error' in outcome ? outcome.error : undefined
+  }
 
-  it('returns the value as an outcome, and marks a cancellable task running', async () => {
+  it('returns the value as it is, and marks a cancellable task running', async () => {
     const cancel = shared(1)
-    expect(await runOffloaded(payload('fib', 10, cancel))).toEqual({ ok: true, value: 55 })
+    expect(await runOffloaded(payload('fib', 10, cancel))).toBe(55)
     expect(Atomics.load(cancel, 0)).toBe(CancelState.running)
   })
 
   it('skips a task cancelled before it started', async () => {
     const cancel = shared(1)
     Atomics.store(cancel, 0, CancelState.cancelled)
-    expect(await runOffloaded(payload('fib', 10, cancel))).toEqual({ ok: false, cancelled: true })
+    expect(await thrown(() => runOffloaded(payload('fib', 10, cancel)))).toEqual({ [TASK_FAILURE]: true, cancelled: true })
   })
 
   it('gives the task a ctx that sees the flag and throws an AbortError', async () => {
     const cancel = shared(1)
     const counter = shared(2)
-    const running = runOffloaded(payload('countUntilCancelledAsync', { counter }, cancel))
+    const running = runOffloaded(payload('countUntilCancelledAsync', { counter }, cancel)) as Promise<unknown>
     await untilChanged(counter, 0, 0)
     Atomics.store(cancel, 0, CancelState.cancelled)
-    expect(failure(await running)).toMatchObject({ kind: 'error', name: 'AbortError', message: 'The offloaded task was cancelled' })
-    expect(await runOffloaded(payload('reportCancelled', null))).toEqual({ ok: true, value: false })
+    expect(await failure(running)).toMatchObject({ kind: 'error', name: 'AbortError', message: 'The offloaded task was cancelled' })
+    expect(await runOffloaded(payload('reportCancelled', null))).toBe(false)
   })
 
   it('serializes an error with its name, stack, cloneable own properties and cause', async () => {
-    const error = failure(await runOffloaded(payload('failWithQuota'))) as SerializedError
+    const error = (await failure(() => runOffloaded(payload('failWithQuota')))) as SerializedError
     expect(error).toMatchObject({ kind: 'error', name: 'QuotaError', message: 'quota exceeded', props: { code: 'E_QUOTA', limit: 3 }, afterwork: false })
     expect(error.stack).toContain('failWithQuota')
     expect(error.cause).toMatchObject({ kind: 'error', name: 'TypeError', message: 'limit was 3' })
-    const odd = failure(await runOffloaded(payload('failWithUncloneable'))) as SerializedError
+    const odd = (await failure(() => runOffloaded(payload('failWithUncloneable')))) as SerializedError
     expect(odd.props).toEqual({ status: 500 })
-    expect(failure(await runOffloaded(payload('throwString')))).toEqual({ kind: 'value', value: 'plain string' })
-    expect(failure(await runOffloaded(payload('throwFunction')))).toEqual({ kind: 'value', value: expect.stringMatching(/^function thrown\(/) })
+    expect(await failure(() => runOffloaded(payload('throwString')))).toEqual({ kind: 'value', value: 'plain string' })
+    expect(await failure(() => runOffloaded(payload('throwFunction')))).toEqual({ kind: 'value', value: expect.stringMatching(/^function thrown\(/) })
   })
 
   it('marks AfterworkErrors, ERR_OFFLOAD_EXPORT among them', async () => {
-    expect(failure(await runOffloaded(payload('nope')))).toMatchObject({ afterwork: true, props: { code: 'ERR_OFFLOAD_EXPORT' } })
+    expect(await failure(() => runOffloaded(payload('nope')))).toMatchObject({ afterwork: true, props: { code: 'ERR_OFFLOAD_EXPORT' } })
   })
 
   it('retries a module whose import failed', async () => {
     const missing = { module: new URL('./fixtures/missing.ts', import.meta.url).href, exportName: 'fib', input: 1 }
-    for (let i = 0; i < 2; i++) expect(failure(await runOffloaded(missing))).toMatchObject({ props: { code: 'ERR_MODULE_NOT_FOUND' } })
+    for (let i = 0; i < 2; i++) expect(await failure(() => runOffloaded(missing))).toMatchObject({ props: { code: 'ERR_MODULE_NOT_FOUND' } })
   })
 })

@@ -9,7 +9,7 @@ import { deferred, type Deferred } from '../deferred.js'
 import { toMs, type Duration } from '../duration.js'
 import { AfterworkError, ShutdownError, errorCodes, invalidOption, type ErrorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { CancelState, type SerializedThrown, type TaskOutcome, type TaskPayload } from './messages.js'
+import { CancelState, isTaskFailure, type SerializedThrown, type TaskPayload } from './messages.js'
 
 /** Options of the offload pool (`offload` in the Service options). */
 export interface OffloadOptions {
@@ -53,7 +53,7 @@ export interface OffloadStats {
   terminated: number
 }
 
-type Settled = { ok: true; outcome: TaskOutcome } | { ok: false; error: unknown }
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown }
 
 const GRACE_OVER = Symbol('grace over')
 const CANCELLED = Symbol('cancelled')
@@ -166,19 +166,30 @@ export class OffloadPool {
         `${pool.queueSize} offloaded tasks are waiting for a thread (offload.maxQueue ${this.#maxQueue}); try again later`,
       )
     }
-    const label = `${href}#${exportName}`
     const payload: TaskPayload = { module: href, exportName, input }
     // Only a cancellable run carries a signal and a shared flag. With a signal piscina queues the
     // task apart and runs its balancer on every submit, and the run adds its own listeners and
     // timers: tens of microseconds per run, which at least halves the rate of trivial tasks (for
     // tasks of a few milliseconds it is lost in the noise).
     if (signal === undefined && timeoutMs === undefined) {
-      return this.#unwrap(await this.#submit(pool, payload, undefined), label) as T
+      // One await on piscina's own promise: at tens of thousands of runs a second, each extra
+      // promise and wrapper object here is a measurable share of a trivial task's round trip.
+      this.#inflight++
+      try {
+        const value = (await pool.run(payload)) as T
+        this.#completed++
+        return value
+      } catch (error) {
+        throw this.#failure(error, payload)
+      } finally {
+        this.#settled()
+      }
     }
-    return (await this.#runCancellable(pool, payload, label, signal, timeoutMs)) as T
+    return (await this.#runCancellable(pool, payload, signal, timeoutMs)) as T
   }
 
-  async #runCancellable(pool: Piscina, payload: TaskPayload, label: string, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<unknown> {
+  async #runCancellable(pool: Piscina, payload: TaskPayload, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<unknown> {
+    const label = labelOf(payload)
     const state = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT))
     payload.cancel = state
     // piscina gets this per-run signal, never the caller's: aborting it terminates the thread, and
@@ -206,7 +217,7 @@ export class OffloadPool {
     try {
       const task = this.#submit(pool, payload, terminate.signal)
       const first = await Promise.race([task, cancel.promise])
-      if (first !== CANCELLED) return this.#unwrap(first, label)
+      if (first !== CANCELLED) return this.#unwrap(first, payload)
       this.#cancelled++
       if (Atomics.compareExchange(state, 0, CancelState.queued, CancelState.cancelled) === CancelState.queued) {
         // Not started: piscina drops it from its queue (if a thread had just been handed it and not
@@ -243,37 +254,43 @@ export class OffloadPool {
   }
 
   /** Hands the task to piscina; resolves (never rejects) when piscina is done with it. */
-  #submit(pool: Piscina, payload: TaskPayload, signal: AbortSignal | undefined): Promise<Settled> {
+  #submit(pool: Piscina, payload: TaskPayload, signal: AbortSignal): Promise<Settled> {
     this.#inflight++
-    const running = signal === undefined ? pool.run(payload) : pool.run(payload, { signal })
-    return (running as Promise<TaskOutcome>).then(
-      (outcome): Settled => ({ ok: true, outcome }),
+    return (pool.run(payload, { signal }) as Promise<unknown>).then(
+      (value): Settled => ({ ok: true, value }),
       (error: unknown): Settled => ({ ok: false, error }),
-    ).finally(() => {
-      if (--this.#inflight === 0 && this.#idle) {
-        this.#idle.resolve()
-        this.#idle = undefined
-      }
-    })
+    ).finally(() => this.#settled())
   }
 
-  #unwrap(settled: Settled, label: string): unknown {
-    if (settled.ok) {
-      this.#completed++
-      const { outcome } = settled
-      if (outcome.ok) return outcome.value
-      if ('cancelled' in outcome) throw new AfterworkError('ERR_INTERNAL', `Offloaded ${label} was skipped as cancelled though nobody cancelled it (an afterwork bug)`)
-      throw rebuildThrown(outcome.error)
+  #settled(): void {
+    if (--this.#inflight === 0 && this.#idle) {
+      this.#idle.resolve()
+      this.#idle = undefined
     }
-    const { error } = settled
-    if (this.#destroying) throw new ShutdownError(`The offload pool stopped before ${label} finished; its thread was terminated`)
+  }
+
+  #unwrap(settled: Settled, payload: TaskPayload): unknown {
+    if (!settled.ok) throw this.#failure(settled.error, payload)
+    this.#completed++
+    return settled.value
+  }
+
+  /** What a run rejects with: the task's own error rebuilt, or one saying why it has none. */
+  #failure(error: unknown, payload: TaskPayload): unknown {
+    const label = labelOf(payload)
+    if (isTaskFailure(error)) {
+      this.#completed++
+      if ('cancelled' in error) return new AfterworkError('ERR_INTERNAL', `Offloaded ${label} was skipped as cancelled though nobody cancelled it (an afterwork bug)`)
+      return rebuildThrown(error.error)
+    }
+    if (this.#destroying) return new ShutdownError(`The offload pool stopped before ${label} finished; its thread was terminated`)
     if (error instanceof Error && error.name === 'DataCloneError') {
-      throw new AfterworkError('ERR_INVALID_OPTION', `The input of ${label} cannot be sent to a thread: ${error.message}`, { cause: error })
+      return new AfterworkError('ERR_INVALID_OPTION', `The input of ${label} cannot be sent to a thread: ${error.message}`, { cause: error })
     }
     // The thread died under the task: process.exit(), an uncaught error in one of its callbacks, out
     // of memory, or a result that structured clone refused (Node 20 reports that one as `{}`).
     const detail = (error instanceof Error && error.message) || 'no message (a result that cannot be structured-cloned does this)'
-    throw new AfterworkError('ERR_OFFLOAD_CRASHED', `The thread running ${label} failed: ${detail}`, { cause: error })
+    return new AfterworkError('ERR_OFFLOAD_CRASHED', `The thread running ${label} failed: ${detail}`, { cause: error })
   }
 
   /** Resolves once piscina holds no task of ours. */
@@ -319,6 +336,11 @@ export class OffloadPool {
     const queued = pool ? Math.min(pool.queueSize, this.#inflight) : 0
     return { threads, queued, running: this.#inflight - queued, completed: this.#completed, cancelled: this.#cancelled, terminated: this.#terminated }
   }
+}
+
+/** How errors and logs name a task: `module#export`. Built only when needed. */
+function labelOf({ module, exportName }: TaskPayload): string {
+  return `${module}#${exportName}`
 }
 
 function moduleHref(module: URL | string): string {

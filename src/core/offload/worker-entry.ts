@@ -1,8 +1,9 @@
 // Runs inside a pool thread: piscina imports this file (its `filename`) and calls the default
 // export once per task. It loads the task's module, calls the named export with `(input, ctx)` and
-// returns a TaskOutcome, so the task's own errors cross as data that the main thread rebuilds.
+// returns its value; the task's own errors are thrown as a TaskFailure, data that the main thread
+// rebuilds.
 import { AfterworkError } from '../errors.js'
-import { CancelState, type OffloadContext, type SerializedThrown, type TaskOutcome, type TaskPayload } from './messages.js'
+import { CancelState, TASK_FAILURE, type OffloadContext, type SerializedThrown, type TaskFailure, type TaskPayload } from './messages.js'
 
 const modules = new Map<string, Promise<Record<string, unknown>>>()
 /** Modules already loaded: a task of a loaded module starts without waiting a microtask. */
@@ -37,22 +38,22 @@ function context(cancel: Int32Array | undefined): OffloadContext {
   }
 }
 
-/** piscina's handler: one task in, one outcome out. */
-// Not async: a synchronous task's outcome goes back without a promise or a microtask in between,
+/** piscina's handler: one task in, its value out, or a {@link TaskFailure} thrown. */
+// Not async: a synchronous task's value goes back without a promise or a microtask in between,
 // which is most of the thread's own cost for a small task.
-export default function runOffloaded(payload: TaskPayload): TaskOutcome | Promise<TaskOutcome> {
+export default function runOffloaded(payload: TaskPayload): unknown {
   const { module, cancel } = payload
   // Cancelled while it waited for this thread: the main thread has already given up on it.
   if (cancel !== undefined && Atomics.compareExchange(cancel, 0, CancelState.queued, CancelState.running) === CancelState.cancelled) {
-    return { ok: false, cancelled: true }
+    throw { [TASK_FAILURE]: true, cancelled: true } satisfies TaskFailure
   }
   const exports = loaded.get(module)
   if (exports !== undefined) return call(exports, payload)
   return load(module).then((loadedExports) => call(loadedExports, payload), failed)
 }
 
-/** Calls the task; its result (or what it throws, or rejects with) becomes the outcome. */
-function call(exports: Record<string, unknown>, { module, exportName, input, cancel }: TaskPayload): TaskOutcome | Promise<TaskOutcome> {
+/** Calls the task and returns its value; what it throws or rejects with is thrown as a TaskFailure. */
+function call(exports: Record<string, unknown>, { module, exportName, input, cancel }: TaskPayload): unknown {
   try {
     const fn = exports[exportName]
     if (typeof fn !== 'function') {
@@ -63,15 +64,16 @@ function call(exports: Record<string, unknown>, { module, exportName, input, can
       )
     }
     const value = (fn as (input: unknown, ctx: OffloadContext) => unknown)(input, context(cancel))
-    if (isThenable(value)) return Promise.resolve(value).then(succeeded, failed)
-    return succeeded(value)
+    if (isThenable(value)) return Promise.resolve(value).then(undefined, failed)
+    return value
   } catch (thrown) {
     return failed(thrown)
   }
 }
 
-const succeeded = (value: unknown): TaskOutcome => ({ ok: true, value })
-const failed = (thrown: unknown): TaskOutcome => ({ ok: false, error: serializeThrown(thrown) })
+function failed(thrown: unknown): never {
+  throw { [TASK_FAILURE]: true, error: serializeThrown(thrown) } satisfies TaskFailure
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
