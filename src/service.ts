@@ -294,14 +294,12 @@ export class Service<S extends object = {}, Tx = never> {
     fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>,
     opts: ScheduleOptions<I> & TriggerBounds & { timezone?: string } = {},
   ): string {
-    const trigger = cronTrigger(expression, { ...bounds(opts), timezone: opts.timezone ?? 'UTC' })
-    return this.#schedule(() => trigger, fn, opts)
+    return this.#schedule(cronTrigger(expression, { ...bounds(opts), timezone: opts.timezone ?? 'UTC' }), fn, opts)
   }
 
   /** Runs `fn` once, at `date`. */
   at<I = undefined>(date: Date | number, fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>, opts: ScheduleOptions<I> = {}): string {
-    const trigger = dateTrigger(date)
-    return this.#schedule(() => trigger, fn, opts)
+    return this.#schedule(dateTrigger(date), fn, opts)
   }
 
   /**
@@ -309,15 +307,15 @@ export class Service<S extends object = {}, Tx = never> {
    * each slot is claimed in the store together with the job it enqueues, so across all processes
    * of the service each slot fires once, and a restart knows which slots ran.
    */
-  #schedule<I>(makeTrigger: (anchor: number) => Trigger, fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>, opts: ScheduleOptions<I>): string {
-    if (!(fn instanceof Task)) return this.schedules.add(makeTrigger, fn, opts)
+  #schedule<I>(trigger: Trigger | ((anchor: number) => Trigger), fn: ((input: I, ctx: RunContext) => unknown) | Task<I, unknown>, opts: ScheduleOptions<I>): string {
+    if (!(fn instanceof Task)) return this.schedules.add(trigger, fn, opts)
     const queue = this.queue
     const name = opts.name ?? fn.name
     const producer: ScheduleProducer = {
       fire: (slot, maxInstances) => queue.fireSchedule(name, fn.name, opts.input, slot, maxInstances),
       lastSlot: () => queue.lastSlot(name),
     }
-    return this.schedules.add(makeTrigger, () => {}, { ...opts, name }, producer)
+    return this.schedules.add(trigger, () => {}, { ...opts, name }, producer)
   }
 
   /**

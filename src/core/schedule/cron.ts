@@ -1,4 +1,4 @@
-import { Cron } from 'croner'
+import { Cron, type CronOptions } from 'croner'
 import { AfterworkError, errorMessage } from '../errors.js'
 import { checkAfter, checkTimeZone, describeBounds, resolveBounds, type Trigger, type TriggerBounds } from './trigger.js'
 
@@ -107,24 +107,70 @@ function parse(expression: string, text: string, timezone: string): Cron {
 
 function parseNew(expression: string, text: string, timezone: string): Cron {
   try {
-    // No callback and paused: croner only computes, it starts no timer.
-    // utcOffset 0 reads UTC with getUTC*(); timezone 'UTC' goes through Intl on every step (≈ 8× slower).
-    const zone = timezone === 'UTC' ? { utcOffset: 0 } : { timezone }
-    return dropUnusedYearTable(new Cron(text, { ...zone, paused: true, mode: '5-or-6-parts' }))
+    return compactPattern(new Cron(text, cronerOptions(timezone)))
   } catch (error) {
     throw invalidCron(expression, errorMessage(error), error)
   }
 }
 
 /**
- * croner 11 gives every pattern whose year is `*` (always, in 5-or-6-part mode) a table of 10,000
- * ones, 80 KB, that it reads only when `starYear` is false. 10,000 distinct expressions held 800 MB
- * of them. Dropping the table is guarded on croner's shape, so a croner that changes its internals
- * is left as it is.
+ * croner's options, with every option its parser sets already present, in one order: croner adds
+ * the missing ones one by one, and past a few hundred parses V8 gave each options object its own
+ * hidden class, about 4 KB of maps and descriptors per expression (5.6 MB for 1,440 expressions).
  */
-function dropUnusedYearTable(cron: Cron): Cron {
-  const pattern = (cron as unknown as { _states?: { pattern?: { starYear?: unknown; year?: unknown } } })._states?.pattern
-  if (pattern?.starYear === true && Array.isArray(pattern.year) && pattern.year.length === 10_000) pattern.year = []
+function cronerOptions(timezone: string): CronOptions {
+  const utc = timezone === 'UTC'
+  return {
+    // utcOffset 0 reads UTC with getUTC*(); timezone 'UTC' goes through Intl on every step (≈ 8× slower).
+    timezone: utc ? undefined : timezone,
+    utcOffset: utc ? 0 : undefined,
+    // No callback and paused: croner only computes, it starts no timer.
+    paused: true,
+    mode: '5-or-6-parts',
+    maxRuns: Infinity,
+    catch: false,
+    unref: false,
+    alternativeWeekdays: false,
+    sloppyRanges: false,
+    fixedTimeRule: 'single-value',
+    allowPast: false,
+    interval: 0,
+    dayOffset: 0,
+    // Day-of-month and day-of-week combine with OR (croner's default; legacyMode follows from it).
+    domAndDow: false,
+    legacyMode: true,
+  }
+}
+
+/** The per-field match tables of a croner pattern (croner 11), besides the year's. */
+const TABLE_FIELDS = ['second', 'minute', 'hour', 'day', 'month', 'dayOfWeek', 'nearestWeekdays'] as const
+
+/** Field tables of every parsed pattern, one frozen copy per field and content. */
+const sharedTables = new Map<string, readonly number[]>()
+
+/**
+ * Shrinks what a parsed croner pattern holds, guarded on croner's shape (a croner that changes its
+ * internals is left as it is):
+ * - croner 11 gives every pattern whose year is `*` (always, in 5-or-6-part mode) a table of
+ *   10,000 ones, 80 KB, that it reads only when `starYear` is false. 10,000 distinct expressions
+ *   held 800 MB of them. It is dropped.
+ * - Each pattern holds seven more tables (second, minute, hour...), about 2 KB, mostly the same
+ *   from one expression to the next (`* * *` days, months and weekdays; second 0). Patterns share
+ *   one frozen copy per content: croner writes them only while it parses, and a croner that wrote
+ *   later would throw on the frozen copy rather than change another schedule's timetable.
+ */
+function compactPattern(cron: Cron): Cron {
+  const pattern = (cron as unknown as { _states?: { pattern?: Record<string, unknown> } })._states?.pattern
+  if (pattern === undefined) return cron
+  if (pattern.starYear === true && Array.isArray(pattern.year) && pattern.year.length === 10_000) pattern.year = []
+  for (const field of TABLE_FIELDS) {
+    const table = pattern[field]
+    if (!Array.isArray(table)) continue
+    const key = `${field} ${table.join(',')}`
+    let shared = sharedTables.get(key)
+    if (shared === undefined) remember(sharedTables, key, (shared = Object.freeze(table.slice() as number[])))
+    pattern[field] = shared
+  }
   return cron
 }
 

@@ -5,6 +5,9 @@ import type { Clock } from '../clock.js'
 import { deferred } from '../deferred.js'
 import type { EventMap } from '../events.js'
 import { silentLogger } from '../logger.js'
+import { cronTrigger } from './cron.js'
+import { intervalTrigger } from './interval.js'
+import { Scheduler } from './scheduler.js'
 import type { RunContext } from '../run-context.js'
 
 const T0 = Date.parse('2026-03-01T00:00:00Z')
@@ -222,6 +225,54 @@ describe('schedule control', () => {
     await base.advance('10s')
     expect(reason).toMatchObject({ code: 'ERR_TIMEOUT' })
     expect(svc.schedules.get('stuck')).toMatchObject({ failures: 1, lastRun: { outcome: 'failed' } })
+    await svc.stop()
+  })
+
+  it('keeps counters per schedule when schedules are defined alike (same function and options)', async () => {
+    const { svc, base } = setup()
+    const gate = deferred()
+    async function shared(input: string) {
+      if (input === 'fails') throw new Error('no')
+      if (input === 'slow') await gate.promise
+    }
+    for (const input of ['fails', 'slow', 'fine']) svc.every('1m', shared, { name: input, input })
+    await svc.start()
+    await base.advance('2m')
+    expect(svc.schedules.list().map(({ name, runs, failures, skipped, running }) => ({ name, runs, failures, skipped, running }))).toEqual([
+      { name: 'fails', runs: 2, failures: 2, skipped: 0, running: 0 },
+      { name: 'fine', runs: 2, failures: 0, skipped: 0, running: 0 },
+      { name: 'slow', runs: 1, failures: 0, skipped: 1, running: 1 },
+    ])
+    gate.resolve()
+    await svc.stop()
+  })
+
+  it('keeps a removed durable schedule out even when its store answers after remove()', async () => {
+    const clock = new ManualClock(T0)
+    const scheduler = new Scheduler({ clock, log: silentLogger, events: createService({ logger: silentLogger }).events, random: () => 0 })
+    const lastSlot = deferred<number | null>()
+    const fired: number[] = []
+    const producer = { fire: async (slot: number) => (fired.push(slot), true), lastSlot: () => lastSlot.promise }
+    scheduler.add(cronTrigger('* * * * *'), () => {}, { name: 'durable' }, producer)
+    const started = scheduler.start()
+    scheduler.remove('durable')
+    lastSlot.resolve(null)
+    await started
+    await clock.advance('5m')
+    expect(fired).toEqual([])
+    await scheduler.stop(1_000)
+  })
+
+  it('reschedule takes a trigger, or a function that anchors one at now', async () => {
+    const { svc, base } = setup()
+    const slots: number[] = []
+    svc.every('1h', async function report(_: undefined, ctx) { slots.push((ctx.slot as Date).getTime()) })
+    await svc.start()
+    await base.advance('10s')
+    expect(svc.schedules.reschedule('report', cronTrigger('0 * * * *'))).toMatchObject({ kind: 'cron', nextRun: { utc: '2026-03-01T01:00:00.000Z' } })
+    svc.schedules.reschedule('report', (anchor) => intervalTrigger('1m', { anchor }))
+    await base.advance('1m')
+    expect(slots).toEqual([T0 + 70_000])
     await svc.stop()
   })
 

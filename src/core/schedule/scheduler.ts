@@ -5,7 +5,7 @@ import { AfterworkError, ShutdownError, invalidOption } from '../errors.js'
 import type { Events } from '../events.js'
 import type { Logger } from '../logger.js'
 import { nameOf, toErrorInfo, type ErrorInfo, type RunContext } from '../run-context.js'
-import { MinHeap } from './heap.js'
+import { IndexedMinHeap, type HeapItem } from './heap.js'
 import type { Trigger } from './trigger.js'
 import { formatInZone } from './zone.js'
 
@@ -57,12 +57,25 @@ export interface ScheduleInfo {
   running: number
 }
 
-interface Schedule {
+// A service may hold tens of thousands of schedules that mostly sit idle, so a schedule is kept
+// small: what it was defined with is shared between schedules defined alike, and its counters and
+// run set are made at its first fire.
+interface Schedule extends HeapItem {
   name: string
   trigger: Trigger
-  /** Builds the trigger from an anchor (the start time, for intervals). */
-  makeTrigger: (anchorMs: number) => Trigger
+  /** Rebuilds the trigger from an anchor (the start time), for triggers that need one (intervals). */
+  reanchor: ((anchorMs: number) => Trigger) | undefined
+  config: ScheduleConfig
   runOnStart: boolean
+  paused: boolean
+  /** The nominal time of the next fire, or null when the trigger has no more. */
+  nextSlot: number | null
+  // heapKey: nextSlot plus its jitter, when the loop wakes for it (valid while nextSlot is not null).
+  stats: ScheduleStats | undefined
+}
+
+/** How a schedule runs; immutable, so schedules defined alike share one. */
+interface ScheduleConfig {
   producer: ScheduleProducer | undefined
   fn: (input: unknown, ctx: RunContext) => unknown
   input: unknown
@@ -71,19 +84,31 @@ interface Schedule {
   coalesce: boolean
   jitterMs: number
   timeoutMs: number | undefined
-  paused: boolean
-  /** The nominal time of the next fire, or null when the trigger has no more. */
-  nextSlot: number | null
-  /** nextSlot plus its jitter: when the loop wakes for it. */
-  nextRunAt: number | null
-  version: number
-  /** The runs in flight; made at the first run (most schedules sit idle most of the time). */
-  running: Set<AbortController> | undefined
+}
+
+interface ScheduleStats {
   runs: number
   failures: number
   missed: number
   skipped: number
   lastRun: LastRun | null
+  /** The runs in flight. */
+  running: Set<AbortController>
+}
+
+const statsOf = (s: Schedule): ScheduleStats => (s.stats ??= { runs: 0, failures: 0, missed: 0, skipped: 0, lastRun: null, running: new Set() })
+
+function sameConfig(a: ScheduleConfig, b: ScheduleConfig): boolean {
+  return (
+    a.fn === b.fn &&
+    a.input === b.input &&
+    a.producer === b.producer &&
+    a.maxInstances === b.maxInstances &&
+    a.graceMs === b.graceMs &&
+    a.coalesce === b.coalesce &&
+    a.jitterMs === b.jitterMs &&
+    a.timeoutMs === b.timeoutMs
+  )
 }
 
 /** The last run in numbers; {@link Scheduler.list} formats it. A fire builds no strings. */
@@ -117,7 +142,10 @@ const MAX_CATCH_UP = 1_000
 export class Scheduler {
   readonly #deps: SchedulerDeps
   readonly #schedules = new Map<string, Schedule>()
-  readonly #heap = new MinHeap<{ at: number; schedule: Schedule; version: number }>()
+  /** Schedules that are not paused and have a next slot, by run time. */
+  readonly #heap = new IndexedMinHeap<Schedule>()
+  /** The config of the last schedule added, shared with the next if it is defined alike. */
+  #lastConfig: ScheduleConfig | undefined
   #stopped = false
   #wake = new AbortController()
   #started = false
@@ -133,11 +161,12 @@ export class Scheduler {
   }
 
   /**
-   * @internal Adds a schedule; the Service's every()/cron()/at() pass `makeTrigger`. It is called
-   * at once (so a bad expression fails at definition) and again with the start time as anchor.
+   * @internal Adds a schedule; the Service's every()/cron()/at() pass the trigger, or for triggers
+   * anchored at the start time (intervals) a function that builds it from an anchor. That function
+   * is called at once (so a bad definition fails at definition) and again with the start time.
    */
   add<I>(
-    makeTrigger: (anchorMs: number) => Trigger,
+    trigger: Trigger | ((anchorMs: number) => Trigger),
     fn: (input: I, ctx: RunContext) => unknown,
     opts: ScheduleOptions<I> = {},
     producer?: ScheduleProducer,
@@ -147,33 +176,33 @@ export class Scheduler {
     if (this.#schedules.has(name)) throw new AfterworkError('ERR_NAME_DUPLICATE', `A schedule named "${name}" already exists`)
     const maxInstances = opts.maxInstances ?? 1
     if (!Number.isInteger(maxInstances) || maxInstances < 1) invalidOption(`schedule "${name}" maxInstances`, maxInstances, 'an integer >= 1')
-    const trigger = makeTrigger(this.#deps.clock.now())
-    const schedule: Schedule = {
-      name,
-      trigger,
-      makeTrigger,
-      runOnStart: opts.runOnStart ?? false,
+    let config: ScheduleConfig = {
       producer,
-      fn: fn as Schedule['fn'],
+      fn: fn as ScheduleConfig['fn'],
       input: opts.input,
       maxInstances,
       graceMs: toMs(opts.misfireGrace ?? '60s', `schedule "${name}" misfireGrace`),
       coalesce: opts.coalesce ?? true,
       jitterMs: toMs(opts.jitter ?? 0, `schedule "${name}" jitter`),
       timeoutMs: opts.timeout === undefined ? undefined : toMs(opts.timeout, `schedule "${name}" timeout`),
+    }
+    if (this.#lastConfig !== undefined && sameConfig(this.#lastConfig, config)) config = this.#lastConfig
+    this.#lastConfig = config
+    const reanchor = typeof trigger === 'function' ? trigger : undefined
+    const schedule: Schedule = {
+      name,
+      trigger: reanchor ? reanchor(this.#deps.clock.now()) : (trigger as Trigger),
+      reanchor,
+      config,
+      runOnStart: opts.runOnStart ?? false,
       paused: false,
       nextSlot: null,
-      nextRunAt: null,
-      version: 0,
-      running: undefined,
-      runs: 0,
-      failures: 0,
-      missed: 0,
-      skipped: 0,
-      lastRun: null,
+      heapKey: 0,
+      heapIndex: -1,
+      stats: undefined,
     }
     this.#schedules.set(name, schedule)
-    if (this.#started) void this.#planFirst(schedule, this.#deps.clock.now())
+    if (this.#started) this.#planFirst(schedule, this.#deps.clock.now())
     return name
   }
 
@@ -186,15 +215,28 @@ export class Scheduler {
     if (this.#started) return
     this.#started = true
     const now = this.#deps.clock.now()
-    await Promise.all([...this.#schedules.values()].map((s) => this.#planFirst(s, now)))
+    const durable: Promise<void>[] = []
+    for (const s of this.#schedules.values()) {
+      const planned = this.#planFirst(s, now)
+      if (planned) durable.push(planned)
+    }
+    await Promise.all(durable)
     this.#loop = this.#run()
   }
 
-  async #planFirst(s: Schedule, now: number): Promise<void> {
-    const last = s.producer ? await s.producer.lastSlot() : null
-    // A durable interval keeps the grid of the slots already fired instead of restarting it at now.
-    s.trigger = s.makeTrigger(last ?? now)
-    this.#plan(s, s.runOnStart && last === null ? now : s.trigger.next(last ?? now))
+  /** Plans the first slot; a durable schedule asks its store first, and returns that promise. */
+  #planFirst(s: Schedule, now: number): Promise<void> | undefined {
+    const { producer } = s.config
+    if (producer === undefined) {
+      if (s.reanchor) s.trigger = s.reanchor(now)
+      this.#plan(s, s.runOnStart ? now : s.trigger.next(now))
+      return undefined
+    }
+    return producer.lastSlot().then((last) => {
+      // A durable interval keeps the grid of the slots already fired instead of restarting it at now.
+      if (s.reanchor) s.trigger = s.reanchor(last ?? now)
+      this.#plan(s, s.runOnStart && last === null ? now : s.trigger.next(last ?? now))
+    })
   }
 
   /**
@@ -211,7 +253,7 @@ export class Scheduler {
     this.#idle ??= deferred()
     const idle = this.#idle.promise
     if (!(await withDeadline(this.#deps.clock, timeoutMs, idle)).timedOut) return
-    for (const s of this.#schedules.values()) for (const controller of s.running ?? []) controller.abort(new ShutdownError())
+    for (const s of this.#schedules.values()) for (const controller of s.stats?.running ?? []) controller.abort(new ShutdownError())
     if (!(await withDeadline(this.#deps.clock, graceMs, idle)).timedOut) return
     const detail = `${this.#active} schedule run(s) still going after their signals were aborted`
     this.#deps.log.warn({}, `${detail}; abandoned`)
@@ -255,12 +297,12 @@ export class Scheduler {
     return this.#fire(s, now, now)
   }
 
-  /** Replaces the trigger and plans the next slot after now. */
-  reschedule(name: string, makeTrigger: (anchorMs: number) => Trigger): ScheduleInfo {
+  /** Replaces the trigger (anchored at now, if it takes an anchor) and plans the next slot after now. */
+  reschedule(name: string, trigger: Trigger | ((anchorMs: number) => Trigger)): ScheduleInfo {
     const s = this.#find(name)
     const now = this.#deps.clock.now()
-    s.makeTrigger = makeTrigger
-    s.trigger = makeTrigger(now)
+    s.reanchor = typeof trigger === 'function' ? trigger : undefined
+    s.trigger = s.reanchor ? s.reanchor(now) : (trigger as Trigger)
     s.runOnStart = false
     if (this.#started) this.#plan(s, s.trigger.next(now))
     return this.#info(s)
@@ -269,7 +311,7 @@ export class Scheduler {
   /** Removes a schedule; its running runs finish. */
   remove(name: string): void {
     const s = this.#find(name)
-    s.version++
+    this.#heap.remove(s)
     this.#schedules.delete(name)
   }
 
@@ -286,9 +328,11 @@ export class Scheduler {
   /** Sets the next slot and its jittered run time, and wakes the loop so it waits for the right one. */
   #plan(s: Schedule, slot: number | null): void {
     s.nextSlot = slot
-    s.version++
-    s.nextRunAt = slot === null ? null : slot + (s.jitterMs > 0 ? Math.floor(this.#deps.random() * s.jitterMs) : 0)
-    if (s.nextRunAt !== null && !s.paused) this.#heap.push({ at: s.nextRunAt, schedule: s, version: s.version })
+    const { jitterMs } = s.config
+    if (slot !== null) s.heapKey = slot + (jitterMs > 0 ? Math.floor(this.#deps.random() * jitterMs) : 0)
+    // A removed schedule stays out, even when its store answers after remove().
+    if (slot === null || s.paused || this.#schedules.get(s.name) !== s) this.#heap.remove(s)
+    else this.#heap.update(s)
     // While the loop runs a batch it reads the heap again before it sleeps: no wake-up needed.
     if (this.#sleeping) this.#wake.abort(TIMER_CANCELLED)
   }
@@ -297,12 +341,10 @@ export class Scheduler {
     const { clock } = this.#deps
     while (!this.#stopped) {
       const now = clock.now()
-      for (let top = this.#heap.peek(); top && top.at <= now; top = this.#heap.peek()) {
-        this.#heap.pop()
-        if (top.version === top.schedule.version && !top.schedule.paused) this.#due(top.schedule, now)
-      }
+      // #due plans the schedule's next slot, which moves it down the heap (or out of it).
+      for (let top = this.#heap.peek(); top && top.heapKey <= now; top = this.#heap.peek()) this.#due(top, now)
       const next = this.#heap.peek()
-      const wait = next === undefined ? MAX_WAIT_MS : Math.min(MAX_WAIT_MS, Math.max(0, next.at - clock.now()))
+      const wait = next === undefined ? MAX_WAIT_MS : Math.min(MAX_WAIT_MS, Math.max(0, next.heapKey - clock.now()))
       this.#wake = new AbortController()
       this.#sleeping = true
       try {
@@ -318,7 +360,8 @@ export class Scheduler {
   /** Fires the slots of `s` that are due at `now`, by the misfire and coalesce rules, and plans the next. */
   #due(s: Schedule, now: number): void {
     const { events, log } = this.#deps
-    const horizon = now - s.graceMs
+    const { graceMs, coalesce } = s.config
+    const horizon = now - graceMs
     let slot = s.nextSlot
     let missed = 0
     while (slot !== null && slot < horizon) {
@@ -335,12 +378,12 @@ export class Scheduler {
       slot = s.trigger.next(slot)
     }
     if (missed > 0) {
-      s.missed += missed
-      log.warn({ schedule: s.name, missed, misfireGraceMs: s.graceMs }, 'schedule missed fires beyond its misfire grace')
+      statsOf(s).missed += missed
+      log.warn({ schedule: s.name, missed, misfireGraceMs: graceMs }, 'schedule missed fires beyond its misfire grace')
       events.emit('schedule:missed', { name: s.name, count: missed })
     }
-    const toRun = s.coalesce ? due.slice(-1) : due
-    if (s.coalesce && due.length > 1) events.emit('schedule:coalesced', { name: s.name, count: due.length })
+    const toRun = coalesce ? due.slice(-1) : due
+    if (coalesce && due.length > 1) events.emit('schedule:coalesced', { name: s.name, count: due.length })
     for (const runSlot of toRun) this.#fire(s, runSlot, now)
     this.#plan(s, slot)
   }
@@ -348,24 +391,26 @@ export class Scheduler {
   /** Starts one run for `slot` unless maxInstances are running; a durable schedule enqueues its job instead. */
   #fire(s: Schedule, slot: number, now: number): boolean {
     const { events, log, clock } = this.#deps
-    if (s.producer) {
-      s.producer.fire(slot, s.maxInstances).then(
+    const { producer, maxInstances, timeoutMs } = s.config
+    const stats = statsOf(s)
+    if (producer) {
+      producer.fire(slot, maxInstances).then(
         (won) => {
           if (!won) return
-          s.runs++
-          s.lastRun = { slot, startedAt: clock.now() }
+          stats.runs++
+          stats.lastRun = { slot, startedAt: clock.now() }
           if (events.has('schedule:fired')) events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late: now - slot })
         },
         (error: unknown) => {
-          s.failures++
+          stats.failures++
           log.error({ err: error, schedule: s.name, slot: new Date(slot).toISOString() }, 'could not enqueue the schedule\'s job')
         },
       )
       return true
     }
-    const running = (s.running ??= new Set())
-    if (running.size >= s.maxInstances) {
-      s.skipped++
+    const { running } = stats
+    if (running.size >= maxInstances) {
+      stats.skipped++
       log.warn({ schedule: s.name, running: running.size }, 'schedule fire skipped: previous run still going (maxInstances)')
       events.emit('schedule:skipped', { name: s.name, slot: new Date(slot), running: running.size })
       return false
@@ -373,11 +418,11 @@ export class Scheduler {
     const controller = new AbortController()
     running.add(controller)
     this.#active++
-    s.runs++
+    stats.runs++
     const late = now - slot
     const started = clock.now()
     const lastRun: LastRun = { slot, startedAt: started }
-    s.lastRun = lastRun
+    stats.lastRun = lastRun
     if (events.has('schedule:fired')) events.emit('schedule:fired', { name: s.name, slot: new Date(slot), late })
     // The id, logger and slot Date are made when first read: a fire that nobody inspects builds no
     // strings, so one-second schedules beside thousands of others leave little garbage for the GC.
@@ -400,9 +445,9 @@ export class Scheduler {
       },
       late,
     }
-    const timer = s.timeoutMs === undefined ? undefined : new AbortController()
-    if (timer && s.timeoutMs !== undefined) {
-      const ms = s.timeoutMs
+    const timer = timeoutMs === undefined ? undefined : new AbortController()
+    if (timer && timeoutMs !== undefined) {
+      const ms = timeoutMs
       clock.sleep(ms, timer.signal).then(
         () => controller.abort(new AfterworkError('ERR_TIMEOUT', `Schedule "${s.name}" run exceeded its timeout (${ms} ms)`)),
         () => {},
@@ -410,7 +455,7 @@ export class Scheduler {
     }
     if (events.has('job:running')) events.emit('job:running', { id: runId(), name: s.name, attempt: 1 })
     Promise.resolve()
-      .then(() => s.fn(s.input, ctx))
+      .then(() => s.config.fn(s.config.input, ctx))
       .then(
         () => this.#finished(s, lastRun, started, runId, 'succeeded', undefined),
         (error: unknown) =>
@@ -443,13 +488,14 @@ export class Scheduler {
       events.emit('job:cancelled', { id: id(), name: s.name, durationMs })
       return
     }
-    s.failures++
+    statsOf(s).failures++
     log.error({ err: error, schedule: s.name, slot: new Date(lastRun.slot).toISOString() }, 'schedule run failed; it fires again at its next slot')
     events.emit('job:failed', { id: id(), name: s.name, durationMs, error })
   }
 
   #info(s: Schedule): ScheduleInfo {
-    const at = s.paused ? null : s.nextRunAt
+    const at = s.paused || s.nextSlot === null ? null : s.heapKey
+    const stats = s.stats
     return {
       name: s.name,
       kind: s.trigger.kind,
@@ -457,12 +503,12 @@ export class Scheduler {
       timezone: s.trigger.timezone,
       paused: s.paused,
       nextRun: at === null ? null : { local: formatInZone(at, s.trigger.timezone), utc: new Date(at).toISOString() },
-      lastRun: s.lastRun && formatLastRun(s.lastRun),
-      runs: s.runs,
-      failures: s.failures,
-      missed: s.missed,
-      skipped: s.skipped,
-      running: s.running?.size ?? 0,
+      lastRun: stats?.lastRun ? formatLastRun(stats.lastRun) : null,
+      runs: stats?.runs ?? 0,
+      failures: stats?.failures ?? 0,
+      missed: stats?.missed ?? 0,
+      skipped: stats?.skipped ?? 0,
+      running: stats?.running.size ?? 0,
     }
   }
 }
