@@ -131,6 +131,18 @@ describe('cronTrigger', () => {
     expect(iso(cronTrigger('7 3 * * *').next(at('2030-01-01T00:00:00Z')))).toBe('2030-01-01T03:07:00.000Z')
   })
 
+  it('answers a repeated question from its last answer, and a new one afresh', () => {
+    const trigger = cronTrigger('7 3 * * *')
+    const asked = ['2030-01-01T00:00:00Z', '2030-01-01T00:00:00Z', '2030-01-02T12:00:00Z', '2030-01-01T00:00:00Z']
+    expect(asked.map((t) => iso(trigger.next(at(t))))).toEqual([
+      '2030-01-01T03:07:00.000Z',
+      '2030-01-01T03:07:00.000Z',
+      '2030-01-03T03:07:00.000Z',
+      '2030-01-01T03:07:00.000Z',
+    ])
+    expect(() => trigger.next(Number.NaN)).toThrow()
+  })
+
   it(`keeps at most ${CRON_CACHE_LIMIT} shared triggers, dropping the oldest, and a dropped one still works`, () => {
     const first = cronTrigger('0 0 1 1 *', { timezone: 'Asia/Tokyo' })
     // Distinct expressions until the first has been pushed out: seconds x minutes x hours.

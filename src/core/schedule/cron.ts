@@ -61,15 +61,22 @@ export function cronTrigger(expression: string, opts: CronTriggerOptions = {}): 
   const { startMs, endMs } = bounds
   const description = `cron ${text} (${timezone})${describeBounds(bounds)}`
 
+  // The last answer: schedules sharing this trigger ask for the slot after the same instant (the
+  // start time, then the slot they all fired for), and croner's search costs microseconds each.
+  let lastAfter = NaN
+  let lastSlot: number | null = null
   const trigger: Trigger = {
     kind: 'cron',
     timezone,
     describe: () => description,
     next(afterMs) {
+      if (afterMs === lastAfter) return lastSlot
       checkAfter(afterMs)
       // Slots are whole seconds and startMs a whole millisecond: "> startMs - 1" is ">= startMs".
       const slot = nominal(startMs === undefined ? afterMs : Math.max(afterMs, startMs - 1))
-      return slot === null || (endMs !== undefined && slot > endMs) ? null : slot
+      lastSlot = slot === null || (endMs !== undefined && slot > endMs) ? null : slot
+      lastAfter = afterMs
+      return lastSlot
     },
   }
   if (shareKey !== undefined) remember(sharedTriggers, shareKey, trigger)
