@@ -7,6 +7,7 @@ import { createService } from '../service.js'
 import { ManualClock } from '../testing/manual-clock.js'
 import { createTestService } from '../testing/test-service.js'
 import { cancelJob, snooze } from './task.js'
+import { deferred } from '../core/deferred.js'
 import type { JobRow } from './driver.js'
 import { toStatus } from './queue.js'
 
@@ -159,6 +160,27 @@ describe('durable tasks on the memory driver', () => {
     expect((await t.get(running.id))?.state).toBe('cancelled')
     expect(await t.cancel(running.id)).toBe('finished')
     expect(await t.cancel('nope')).toBe('not_found')
+    await svc.stop()
+  })
+
+  it('gives a handler that reads ctx.signal only after its cancel arrived an aborted signal', async () => {
+    const { svc, clock } = setup()
+    const gate = deferred()
+    let seen: { aborted: boolean; reason: unknown } | undefined
+    const t = svc.task('late-reader', { schema: z.object({}) }, async (_p, ctx) => {
+      await gate.promise
+      seen = { aborted: ctx.signal.aborted, reason: ctx.signal.reason }
+      ctx.signal.throwIfAborted()
+    })
+    await svc.start()
+    const job = await t.enqueue({})
+    await clock.advance(0)
+    expect(await t.cancel(job.id)).toBe('cancelling')
+    await clock.advance('2s') // the heartbeat carries the cancel; the handler has not looked yet
+    gate.resolve()
+    await svc.queue.drain()
+    expect(seen).toMatchObject({ aborted: true, reason: { code: 'ERR_JOB_CANCELLED' } })
+    expect(await t.get(job.id)).toMatchObject({ state: 'cancelled', error: { code: 'ERR_JOB_CANCELLED' } })
     await svc.stop()
   })
 

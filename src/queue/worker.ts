@@ -5,7 +5,7 @@ import { AfterworkError, ShutdownError, invalidOption } from '../core/errors.js'
 import type { Events } from '../core/events.js'
 import type { Logger } from '../core/logger.js'
 import { toErrorInfo, type RunContext } from '../core/run-context.js'
-import { validateWith } from '../core/validate.js'
+import { validateNow } from '../core/validate.js'
 import { CompletionWriter, type Outcome } from './completion-writer.js'
 import type { Completion, JobRow } from './driver.js'
 import { Lane, type Buffered } from './lane.js'
@@ -59,11 +59,22 @@ export interface WorkerOptions {
 interface Running {
   row: JobRow
   lane: Lane
-  controller: AbortController
+  /** Made when the handler first reads `ctx.signal`, or when the run is aborted: see {@link controllerOf}. */
+  controller: AbortController | undefined
   /** Why the signal was aborted, when it was. */
   abortedFor?: 'cancel' | 'lost' | 'timeout' | 'shutdown'
   /** Handed back or lost: its outcome must not be written. */
   detached: boolean
+}
+
+/**
+ * The run's AbortController, made on first use: most handlers never read `ctx.signal`, and making
+ * one costs a few microseconds per job. A run aborted before its handler reads the signal gets an
+ * aborted one.
+ */
+function controllerOf(run: Running): AbortController {
+  run.controller ??= new AbortController()
+  return run.controller
 }
 
 /** The default prefetch is the concurrency, at least 10 and at most this. */
@@ -193,7 +204,7 @@ export class Worker {
       for (const run of this.#running.values()) {
         run.detached = true
         run.abortedFor ??= 'shutdown'
-        run.controller.abort(new ShutdownError())
+        controllerOf(run).abort(new ShutdownError())
         this.#untrack(run)
         released.push({ completion: { id: run.row.id, outcome: 'released' }, row: run.row, durationMs: 0 })
       }
@@ -358,7 +369,7 @@ export class Worker {
   }
 
   #start(lane: Lane, { row, claimedAt }: Buffered): void {
-    const run: Running = { row, lane, controller: new AbortController(), detached: false }
+    const run: Running = { row, lane, controller: undefined, detached: false }
     this.#running.set(row.id, run)
     lane.running++
     // The store's lag runs to the claim; time spent in the buffer is lag too.
@@ -372,12 +383,13 @@ export class Worker {
   }
 
   async #execute(run: Running): Promise<Completion> {
-    const { row, controller } = run
+    const { row } = run
     const def = this.#queue.definition(row.name)
     if (!def) throw new AfterworkError('ERR_QUEUE_UNKNOWN_TASK', `No task is named "${row.name}" in this worker`)
     let payload: unknown
     try {
-      payload = await validateWith(def.schema, JSON.parse(row.payload), `payload of "${row.name}"`)
+      const validated = validateNow(def.schema, JSON.parse(row.payload), `payload of "${row.name}"`)
+      payload = validated instanceof Promise ? await validated : validated
     } catch (error) {
       // A payload that no longer fits its schema will not fit on retry either.
       return { id: row.id, outcome: 'failed', error: toErrorInfo(error) }
@@ -389,17 +401,26 @@ export class Worker {
       this.#clock.sleep(timeoutMs, timer.signal).then(
         () => {
           run.abortedFor ??= 'timeout'
-          controller.abort(new AfterworkError('ERR_TIMEOUT', `Job "${row.name}" ran longer than its timeout (${timeoutMs} ms)`))
+          controllerOf(run).abort(new AfterworkError('ERR_TIMEOUT', `Job "${row.name}" ran longer than its timeout (${timeoutMs} ms)`))
         },
         () => {},
       )
     }
+    // The child logger is made when the handler first reads it: most no-op-fast handlers never do,
+    // and a pino child costs a few microseconds per job.
+    const log = this.#log
+    let childLog: Logger | undefined
     const ctx: RunContext = {
       id: row.id,
-      signal: controller.signal,
+      get signal() {
+        return controllerOf(run).signal
+      },
       attempt: row.attempt,
       progress: (fraction, message) => this.#progress(run, fraction, message),
-      log: this.#log.child({ task: row.name, jobId: row.id, attempt: row.attempt }),
+      get log() {
+        childLog ??= log.child({ task: row.name, jobId: row.id, attempt: row.attempt })
+        return childLog
+      },
     }
     try {
       const value = await def.handler(payload, ctx)
@@ -414,8 +435,8 @@ export class Worker {
   /** The completion for a handler that threw: cancelled when a cancel aborted it, else a retry or `failed`. */
   #failure(run: Running, error: unknown): Completion {
     const { row } = run
-    if (run.abortedFor === 'cancel') return { id: row.id, outcome: 'cancelled', error: toErrorInfo(run.controller.signal.reason) }
-    const info = toErrorInfo(run.abortedFor === 'timeout' ? run.controller.signal.reason : error)
+    if (run.abortedFor === 'cancel') return { id: row.id, outcome: 'cancelled', error: toErrorInfo(controllerOf(run).signal.reason) }
+    const info = toErrorInfo(run.abortedFor === 'timeout' ? controllerOf(run).signal.reason : error)
     const def = this.#queue.definition(row.name)
     const delay = def?.retry.delayAfter(row.attempt, this.#random) ?? null
     return delay === null ? { id: row.id, outcome: 'failed', error: info } : { id: row.id, outcome: 'failed', error: info, retryAt: this.#clock.now() + delay }
@@ -486,9 +507,9 @@ export class Worker {
   #cancelled(id: string): void {
     const run = this.#running.get(id)
     if (run) {
-      if (run.controller.signal.aborted) return
+      if (run.controller?.signal.aborted) return
       run.abortedFor = 'cancel'
-      run.controller.abort(new AfterworkError('ERR_JOB_CANCELLED', 'The job was cancelled'))
+      controllerOf(run).abort(new AfterworkError('ERR_JOB_CANCELLED', 'The job was cancelled'))
       return
     }
     const buffered = this.#unbuffer(id)
@@ -506,7 +527,7 @@ export class Worker {
     }
     run.detached = true
     run.abortedFor ??= 'lost'
-    run.controller.abort(new AfterworkError('ERR_JOB_CANCELLED', 'This worker lost the job\'s lease; it runs elsewhere'))
+    controllerOf(run).abort(new AfterworkError('ERR_JOB_CANCELLED', 'This worker lost the job\'s lease; it runs elsewhere'))
     this.#log.warn({ jobId: id }, 'lost the lease of a running job (was the event loop blocked longer than the lease?)')
     this.#freed(run)
   }
