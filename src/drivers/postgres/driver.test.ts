@@ -253,6 +253,47 @@ if (!url) {
     })
   })
 
+  describe('jobCompleteMany (postgres)', () => {
+    it('finds a batch of succeeded jobs through the primary key, not the lease index or the table (issue 7)', async () => {
+      const { driver, plans, sql } = await observedDriver({ explain: true })
+      // Statistics of an empty table, then a bulk insert: the planner thinks the table is tiny.
+      await sql('ANALYZE jobs')
+      await sql(`INSERT INTO jobs (id, queue, name, payload, state, priority, max_attempts, run_at, created_at)
+        SELECT lpad(g::text, 6, '0'), 'default', 'noop', '{}', 'queued', 0, 3, g, 0 FROM generate_series(1, 20000) g`)
+      const claim = () => driver.jobClaim({ queue: 'default', names: ['noop'], workerId: 'w1', limit: 100, lease: 60_000 })
+      // Claimed and finished batches leave dead entries in jobs_lease (no vacuum runs here).
+      for (let i = 0; i < 20; i++) {
+        const rows = await claim()
+        await driver.jobCompleteMany({ workerId: 'w1', completions: rows.map((r) => ({ id: r.id, outcome: 'succeeded' as const, result: null })) })
+      }
+      const rows = await claim()
+      plans.length = 0
+      await driver.jobCompleteMany({ workerId: 'w1', completions: rows.map((r) => ({ id: r.id, outcome: 'succeeded' as const, result: '1' })) })
+      const scans = plans.flatMap(planNodes).filter((node) => node['Relation Name'] === 'jobs' && node['Node Type'].endsWith('Scan'))
+      expect(scans.length).toBeGreaterThan(0)
+      for (const scan of scans) expect(scan).toMatchObject({ 'Node Type': 'Index Scan', 'Index Name': 'jobs_pkey' })
+      const counts = await sql(`SELECT state, count(*)::int AS n, count(result)::int AS results FROM jobs GROUP BY state ORDER BY state`)
+      expect(counts.rows).toEqual([
+        { state: 'queued', n: 17_900, results: 0 },
+        { state: 'succeeded', n: 2_100, results: 100 },
+      ])
+    })
+
+    it('writes an outcome only for a job the worker still holds', async () => {
+      const { driver, sql } = await observedDriver()
+      await driver.jobInsertMany({ jobs: ['a', 'b'].map((id) => ({ id, queue: 'default', name: 'noop', payload: '{}', priority: 0, runAt: T0, maxAttempts: 3 })), now: T0 })
+      await driver.jobClaim({ queue: 'default', names: ['noop'], workerId: 'w1', limit: 2, lease: 60_000, now: T0 })
+      // b's lease ran out and another worker took it.
+      await sql(`UPDATE jobs SET worker_id = 'w2' WHERE id = 'b'`)
+      await driver.jobCompleteMany({ workerId: 'w1', completions: ['a', 'b'].map((id) => ({ id, outcome: 'succeeded' as const, result: null })) })
+      const rows = await sql(`SELECT id, state, worker_id FROM jobs ORDER BY id`)
+      expect(rows.rows).toEqual([
+        { id: 'a', state: 'succeeded', worker_id: null },
+        { id: 'b', state: 'running', worker_id: 'w2' },
+      ])
+    })
+  })
+
   describe('jobPrune (postgres)', () => {
     it('finds old finished jobs through jobs_finished and deletes them by id, without scanning the table', async () => {
       const { driver, plans, sql } = await observedDriver({ explain: true })

@@ -67,11 +67,8 @@ export function queries(schema: string) {
     countRunningWithKey: `SELECT count(*)::int AS n FROM ${jobs} WHERE concurrency_key = $1 AND state IN ${RUNNING}`,
     heartbeat: `UPDATE ${jobs} SET lease_until = coalesce($4::bigint, ${NOW}) + $3
       WHERE worker_id = $1 AND state IN ${RUNNING} AND id = ANY($2::text[]) RETURNING id, cancel_requested AS "cancelRequested"`,
-    /** Succeeded outcomes of one batch, in one statement. */
-    succeeded: `UPDATE ${jobs} j SET state = 'succeeded', result = u.result, finished_at = coalesce($4::bigint, ${NOW}),
-      worker_id = NULL, lease_until = NULL
-      FROM unnest($1::text[], $2::text[]) AS u(id, result)
-      WHERE j.id = u.id AND j.worker_id = $3 AND j.state IN ${RUNNING}`,
+    /** Succeeded outcomes of one batch, in one statement (migration 4 says why it is a function). */
+    succeeded: `SELECT ${t('complete_succeeded')}($1::text[], $2::text[], $3, $4::bigint)`,
     failed: `UPDATE ${jobs} SET
       state = CASE WHEN cancel_requested THEN 'cancelled' WHEN $3::bigint IS NULL THEN 'failed' ELSE 'retrying' END,
       run_at = coalesce($3::bigint, run_at),
