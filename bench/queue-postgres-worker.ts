@@ -138,6 +138,8 @@ interface Flags {
   gap: number
   marks: number[]
   cap: number
+  /** afterwork's worker prefetch; undefined: its default. */
+  prefetch: number | undefined
 }
 
 const TASK = 'noop'
@@ -171,6 +173,7 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       gap: { type: 'string', default: '10' },
       marks: { type: 'string', default: '' },
       cap: { type: 'string', default: '0' },
+      prefetch: { type: 'string', default: '' },
     },
   })
   const [measure, impl] = positionals
@@ -202,6 +205,7 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       gap: int('gap', values.gap),
       marks: values.marks === '' ? [] : values.marks.split(',').map((m) => int('marks', m)),
       cap: int('cap', values.cap),
+      prefetch: values.prefetch === '' ? undefined : int('prefetch', values.prefetch),
     },
   }
 }
@@ -262,7 +266,7 @@ async function pollUntilNone(unfinished: () => Promise<number>): Promise<number>
 // ---------------------------------------------------------------------------------------------
 // afterwork
 
-async function afterworkService(flags: Flags, worker: false | { concurrency: number }, handler: (p: Payload) => void = () => {}) {
+async function afterworkService(flags: Flags, worker: false | { concurrency: number; prefetch?: number }, handler: (p: Payload) => void = () => {}) {
   const { createService, silentLogger } = await import('afterwork')
   const { postgres } = await import('afterwork/postgres')
   const svc = createService({
@@ -469,7 +473,7 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
   let c0: number
   switch (impl) {
     case 'afterwork': {
-      const { svc } = await afterworkService(flags, { concurrency })
+      const { svc } = await afterworkService(flags, { concurrency, ...(flags.prefetch === undefined ? {} : { prefetch: flags.prefetch }) })
       svc.on('job:running', () => counter.started())
       // Emitted once the outcome is committed.
       svc.on('job:succeeded', () => counter.hit())

@@ -6,7 +6,7 @@
  *
  *   PATH="$NODE24"/bin:$PATH \
  *   node --conditions=afterwork-source --import tsx bench/queue-postgres.ts [--runs 5] [--jobs 10000]
- *     [--batch 1000] [--concurrency 10,50] [--latency-jobs 100] [--gap 10] [--cap 10000]
+ *     [--batch 1000] [--concurrency 10,50] [--latency-jobs 100] [--gap 10] [--cap 10000] [--prefetch N]
  *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-runs 3] [--deep-analyze]
  *     [--only enqueue,drain,latency,deep] [--impls afterwork,graphile,graphile-batch,pgboss,pgboss-fast,bullmq]
  *     [--url postgres://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379]
@@ -19,7 +19,8 @@
  *    holds nothing else (so its peak RSS is the worker's), at each concurrency. Time from worker
  *    start until the last job's outcome is stored (bench/queue-postgres-worker.ts says how each
  *    library's is detected). pg-boss with its defaults waits 2 s after each one-job fetch, so its
- *    drains stop after `cap` ms and report the rate up to then.
+ *    drains stop after `cap` ms and report the rate up to then. `--prefetch N` sets afterwork's
+ *    worker prefetch (graphile-worker's batching mode holds a local queue of 500).
  * 3. latency: `latency-jobs` jobs enqueued `gap` ms apart; pick-up = handler start minus the time
  *    taken just before the enqueue call; worker concurrency 10. `same`: producer and worker in one
  *    process (afterwork starts the job on the enqueue's in-process wake-up); `separate`: the worker
@@ -67,6 +68,8 @@ interface Settings {
   latencyJobs: number
   gap: number
   cap: number
+  /** afterwork's worker prefetch in the drains (`--prefetch`); unset: its default. */
+  prefetch: number | undefined
   deep: number
   shallow: number
   deepClaims: number
@@ -102,6 +105,7 @@ function readSettings(): Settings {
       'latency-jobs': { type: 'string', default: '100' },
       gap: { type: 'string', default: '10' },
       cap: { type: 'string', default: '10000' },
+      prefetch: { type: 'string', default: '' },
       deep: { type: 'string', default: '1000000' },
       shallow: { type: 'string', default: '1000' },
       'deep-claims': { type: 'string', default: '10000' },
@@ -133,6 +137,7 @@ function readSettings(): Settings {
     latencyJobs: int('latency-jobs', values['latency-jobs']),
     gap: int('gap', values.gap),
     cap: int('cap', values.cap),
+    prefetch: values.prefetch === '' ? undefined : int('prefetch', values.prefetch),
     deep: int('deep', values.deep),
     shallow: int('shallow', values.shallow),
     deepClaims: int('deep-claims', values['deep-claims']),
@@ -274,6 +279,7 @@ async function fillAndDrain(s: Settings, impl: Impl, jobs: number, concurrency: 
   try {
     const filled = await runWorker<FillResult>(['fill', impl, ...store.args, '--jobs', String(jobs), '--batch', String(fillBatch)], round, s)
     const cap = impl === 'pgboss' ? ['--cap', String(s.cap)] : []
+    if (impl === 'afterwork' && s.prefetch !== undefined) cap.push('--prefetch', String(s.prefetch))
     const run = await runWorker<DrainResult>(['drain', impl, ...store.args, '--jobs', String(jobs), '--concurrency', String(concurrency), ...cap, ...extra], round, s)
     return { ...run, fillMs: filled.ms }
   } finally {
