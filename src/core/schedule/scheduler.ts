@@ -202,7 +202,18 @@ export class Scheduler {
       stats: undefined,
     }
     this.#schedules.set(name, schedule)
-    if (this.#started) this.#planFirst(schedule, this.#deps.clock.now())
+    if (this.#started) {
+      try {
+        // A durable schedule whose store does not answer is logged and left unplanned (at start, the
+        // same failure fails start()).
+        this.#planFirst(schedule, this.#deps.clock.now())?.catch((error: unknown) => {
+          this.#deps.log.error({ err: error, schedule: name }, 'could not plan the schedule: its store did not answer')
+        })
+      } catch (error) {
+        this.#schedules.delete(name)
+        throw error
+      }
+    }
     return name
   }
 
@@ -313,6 +324,8 @@ export class Scheduler {
     const s = this.#find(name)
     this.#heap.remove(s)
     this.#schedules.delete(name)
+    // Keep no reference to the removed schedule's function and input.
+    if (this.#lastConfig === s.config) this.#lastConfig = undefined
   }
 
   has(name: string): boolean {

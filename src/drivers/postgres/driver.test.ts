@@ -279,6 +279,40 @@ if (!url) {
       ])
     })
 
+    it('clears worker_id with every change that ends a run: a row is a worker\'s only while it runs (complete_succeeded relies on it)', async () => {
+      const { driver, sql } = await observedDriver()
+      const ids = ['ok', 'retry', 'fail', 'cancel', 'snooze', 'release', 'expire', 'cancelling']
+      await driver.jobInsertMany({ jobs: ids.map((id) => ({ id, queue: 'default', name: 'noop', payload: '{}', priority: 0, runAt: T0, maxAttempts: 3 })), now: T0 })
+      expect(await driver.jobClaim({ queue: 'default', names: ['noop'], workerId: 'w1', limit: ids.length, lease: 1_000, now: T0 })).toHaveLength(ids.length)
+      const error = { name: 'Error', message: 'no' }
+      await driver.jobCompleteMany({
+        workerId: 'w1',
+        now: T0 + 10,
+        completions: [
+          { id: 'ok', outcome: 'succeeded', result: null },
+          { id: 'retry', outcome: 'failed', error, retryAt: T0 + 60_000 },
+          { id: 'fail', outcome: 'failed', error },
+          { id: 'cancel', outcome: 'cancelled', error },
+          { id: 'snooze', outcome: 'snoozed', runAt: T0 + 60_000 },
+          { id: 'release', outcome: 'released' },
+        ],
+      })
+      await driver.jobCancel({ id: 'cancelling', now: T0 + 20 })
+      // Both leases ran out: the rescue takes back the running job and ends the cancelling one.
+      expect(await driver.jobRescue({ now: T0 + 5_000 })).toBe(2)
+      const rows = await sql(`SELECT id, state, worker_id FROM jobs ORDER BY id`)
+      expect(Object.fromEntries(rows.rows.map((r: { id: string; state: string; worker_id: string | null }) => [r.id, [r.state, r.worker_id]]))).toEqual({
+        ok: ['succeeded', null],
+        retry: ['retrying', null],
+        fail: ['failed', null],
+        cancel: ['cancelled', null],
+        snooze: ['scheduled', null],
+        release: ['queued', null],
+        expire: ['queued', null],
+        cancelling: ['cancelled', null],
+      })
+    })
+
     it('writes an outcome only for a job the worker still holds', async () => {
       const { driver, sql } = await observedDriver()
       await driver.jobInsertMany({ jobs: ['a', 'b'].map((id) => ({ id, queue: 'default', name: 'noop', payload: '{}', priority: 0, runAt: T0, maxAttempts: 3 })), now: T0 })

@@ -67,7 +67,11 @@ export function queries(schema: string) {
     countRunningWithKey: `SELECT count(*)::int AS n FROM ${jobs} WHERE concurrency_key = $1 AND state IN ${RUNNING}`,
     heartbeat: `UPDATE ${jobs} SET lease_until = coalesce($4::bigint, ${NOW}) + $3
       WHERE worker_id = $1 AND state IN ${RUNNING} AND id = ANY($2::text[]) RETURNING id, cancel_requested AS "cancelRequested"`,
-    /** Succeeded outcomes of one batch, in one statement (migration 4 says why it is a function). */
+    /**
+     * Succeeded outcomes of one batch, in one statement (migration 4 says why it is a function). It
+     * finds the worker's rows by worker_id alone: every statement here that ends a run must clear
+     * worker_id (a driver test pins it).
+     */
     succeeded: `SELECT ${t('complete_succeeded')}($1::text[], $2::text[], $3, $4::bigint)`,
     failed: `UPDATE ${jobs} SET
       state = CASE WHEN cancel_requested THEN 'cancelled' WHEN $3::bigint IS NULL THEN 'failed' ELSE 'retrying' END,
