@@ -348,6 +348,37 @@ describe('schedule definitions', () => {
     expect(reason).toMatchObject({ code: 'ERR_SHUTDOWN' })
   })
 
+  it('gives a run that reads ctx.signal only after its timeout an aborted signal, and counts it failed', async () => {
+    const { svc, base } = setup()
+    let seen: { aborted: boolean; reason: unknown } | undefined
+    svc.every('1m', async function late(_: undefined, ctx) {
+      await base.sleep(15_000)
+      seen = { aborted: ctx.signal.aborted, reason: ctx.signal.reason }
+      ctx.signal.throwIfAborted()
+    }, { timeout: '10s' })
+    await svc.start()
+    await base.advance('1m')
+    await base.advance('15s')
+    expect(seen).toMatchObject({ aborted: true, reason: { code: 'ERR_TIMEOUT' } })
+    expect(svc.schedules.get('late')).toMatchObject({ failures: 1, lastRun: { outcome: 'failed' } })
+    await svc.stop()
+  })
+
+  it('aborts at shutdown the run of a schedule removed while it ran', async () => {
+    const { svc, base } = setup()
+    let reason: unknown
+    svc.every('1m', async function orphan(_: undefined, ctx) {
+      await base.sleep(3_600_000, ctx.signal).catch((e: unknown) => { reason = e })
+    })
+    await svc.start()
+    await base.advance('1m')
+    svc.schedules.remove('orphan')
+    const stopping = svc.stop()
+    await base.advance(7_000)
+    await stopping
+    expect(reason).toMatchObject({ code: 'ERR_SHUTDOWN' })
+  })
+
   it('lets a run that ends within the shutdown time finish with its signal untouched', async () => {
     const { svc, base } = setup()
     let finished: { aborted: boolean } | undefined

@@ -92,11 +92,25 @@ interface ScheduleStats {
   missed: number
   skipped: number
   lastRun: LastRun | null
-  /** The runs in flight. */
-  running: Set<AbortController>
+  /** Runs in flight. */
+  running: number
 }
 
-const statsOf = (s: Schedule): ScheduleStats => (s.stats ??= { runs: 0, failures: 0, missed: 0, skipped: 0, lastRun: null, running: new Set() })
+const statsOf = (s: Schedule): ScheduleStats => (s.stats ??= { runs: 0, failures: 0, missed: 0, skipped: 0, lastRun: null, running: 0 })
+
+/**
+ * A run in flight. Its AbortController is made when the function first reads `ctx.signal`, or when
+ * the run is aborted (timeout, shutdown): most runs never read it, and making one (an AbortSignal
+ * is a heavy object) was most of a fire's cost beside 10,000 schedules.
+ */
+interface ScheduleRun {
+  controller: AbortController | undefined
+}
+
+function controllerOf(run: ScheduleRun): AbortController {
+  run.controller ??= new AbortController()
+  return run.controller
+}
 
 function sameConfig(a: ScheduleConfig, b: ScheduleConfig): boolean {
   return (
@@ -152,8 +166,8 @@ export class Scheduler {
   #loop: Promise<void> | undefined
   /** Whether the loop waits in clock.sleep (a changed schedule must wake it) or runs a batch. */
   #sleeping = false
-  /** Runs going across all schedules, and who waits for that to reach zero. */
-  #active = 0
+  /** Runs going across all schedules (removed ones included), and who waits for none to be left. */
+  readonly #runs = new Set<ScheduleRun>()
   #idle: Deferred<void> | undefined
 
   constructor(deps: SchedulerDeps) {
@@ -260,13 +274,13 @@ export class Scheduler {
     // that can finish in time is not cut short.
     this.#wake.abort(TIMER_CANCELLED)
     await this.#loop
-    if (this.#active === 0) return
+    if (this.#runs.size === 0) return
     this.#idle ??= deferred()
     const idle = this.#idle.promise
     if (!(await withDeadline(this.#deps.clock, timeoutMs, idle)).timedOut) return
-    for (const s of this.#schedules.values()) for (const controller of s.stats?.running ?? []) controller.abort(new ShutdownError())
+    for (const run of this.#runs) controllerOf(run).abort(new ShutdownError())
     if (!(await withDeadline(this.#deps.clock, graceMs, idle)).timedOut) return
-    const detail = `${this.#active} schedule run(s) still going after their signals were aborted`
+    const detail = `${this.#runs.size} schedule run(s) still going after their signals were aborted`
     this.#deps.log.warn({}, `${detail}; abandoned`)
     this.#deps.events.emit('shutdown:abandoned', { step: 'scheduler', detail })
   }
@@ -421,16 +435,15 @@ export class Scheduler {
       )
       return true
     }
-    const { running } = stats
-    if (running.size >= maxInstances) {
+    if (stats.running >= maxInstances) {
       stats.skipped++
-      log.warn({ schedule: s.name, running: running.size }, 'schedule fire skipped: previous run still going (maxInstances)')
-      events.emit('schedule:skipped', { name: s.name, slot: new Date(slot), running: running.size })
+      log.warn({ schedule: s.name, running: stats.running }, 'schedule fire skipped: previous run still going (maxInstances)')
+      events.emit('schedule:skipped', { name: s.name, slot: new Date(slot), running: stats.running })
       return false
     }
-    const controller = new AbortController()
-    running.add(controller)
-    this.#active++
+    const run: ScheduleRun = { controller: undefined }
+    this.#runs.add(run)
+    stats.running++
     stats.runs++
     const late = now - slot
     const started = clock.now()
@@ -446,7 +459,9 @@ export class Scheduler {
       get id() {
         return runId()
       },
-      signal: controller.signal,
+      get signal() {
+        return controllerOf(run).signal
+      },
       attempt: 1,
       progress: () => {},
       get log() {
@@ -462,7 +477,7 @@ export class Scheduler {
     if (timer && timeoutMs !== undefined) {
       const ms = timeoutMs
       clock.sleep(ms, timer.signal).then(
-        () => controller.abort(new AfterworkError('ERR_TIMEOUT', `Schedule "${s.name}" run exceeded its timeout (${ms} ms)`)),
+        () => controllerOf(run).abort(new AfterworkError('ERR_TIMEOUT', `Schedule "${s.name}" run exceeded its timeout (${ms} ms)`)),
         () => {},
       )
     }
@@ -472,12 +487,13 @@ export class Scheduler {
       .then(
         () => this.#finished(s, lastRun, started, runId, 'succeeded', undefined),
         (error: unknown) =>
-          this.#finished(s, lastRun, started, runId, controller.signal.aborted && !isTimeout(controller.signal.reason) ? 'cancelled' : 'failed', error),
+          this.#finished(s, lastRun, started, runId, run.controller?.signal.aborted && !isTimeout(run.controller.signal.reason) ? 'cancelled' : 'failed', error),
       )
       .finally(() => {
         timer?.abort(TIMER_CANCELLED)
-        running.delete(controller)
-        if (--this.#active === 0 && this.#idle) {
+        stats.running--
+        this.#runs.delete(run)
+        if (this.#runs.size === 0 && this.#idle) {
           this.#idle.resolve()
           this.#idle = undefined
         }
@@ -521,7 +537,7 @@ export class Scheduler {
       failures: stats?.failures ?? 0,
       missed: stats?.missed ?? 0,
       skipped: stats?.skipped ?? 0,
-      running: stats?.running.size ?? 0,
+      running: stats?.running ?? 0,
     }
   }
 }
