@@ -5,6 +5,7 @@ import { AfterworkError, ShutdownError, invalidOption } from '../core/errors.js'
 import type { Events } from '../core/events.js'
 import type { Logger } from '../core/logger.js'
 import { toErrorInfo, type RunContext } from '../core/run-context.js'
+import { controllerOf, type LazyAbort } from '../core/lazy-controller.js'
 import { validateNow } from '../core/validate.js'
 import { CompletionWriter, type Outcome } from './completion-writer.js'
 import type { Completion, JobRow } from './driver.js'
@@ -56,25 +57,13 @@ export interface WorkerOptions {
   workerId?: string
 }
 
-interface Running {
+interface Running extends LazyAbort {
   row: JobRow
   lane: Lane
-  /** Made when the handler first reads `ctx.signal`, or when the run is aborted: see {@link controllerOf}. */
-  controller: AbortController | undefined
   /** Why the signal was aborted, when it was. */
   abortedFor?: 'cancel' | 'lost' | 'timeout' | 'shutdown'
   /** Handed back or lost: its outcome must not be written. */
   detached: boolean
-}
-
-/**
- * The run's AbortController, made on first use: most handlers never read `ctx.signal`, and making
- * one costs a few microseconds per job. A run aborted before its handler reads the signal gets an
- * aborted one.
- */
-function controllerOf(run: Running): AbortController {
-  run.controller ??= new AbortController()
-  return run.controller
 }
 
 /** The default prefetch is the concurrency, at least 10 and at most this. */

@@ -175,7 +175,7 @@ function compactPattern(cron: Cron): Cron {
     if (!Array.isArray(table)) continue
     const key = `${field} ${table.join(',')}`
     let shared = sharedTables.get(key)
-    if (shared === undefined) remember(sharedTables, key, (shared = Object.freeze(table.slice() as number[])))
+    if (shared === undefined) remember(sharedTables, key, (shared = Object.freeze(table as number[])))
     pattern[field] = shared
   }
   return cron

@@ -1,5 +1,6 @@
 import { TIMER_CANCELLED, withDeadline, type Clock } from '../clock.js'
 import { deferred, type Deferred } from '../deferred.js'
+import { controllerOf, type LazyAbort } from '../lazy-controller.js'
 import { toMs, type Duration } from '../duration.js'
 import { AfterworkError, ShutdownError, invalidOption } from '../errors.js'
 import type { Events } from '../events.js'
@@ -98,19 +99,8 @@ interface ScheduleStats {
 
 const statsOf = (s: Schedule): ScheduleStats => (s.stats ??= { runs: 0, failures: 0, missed: 0, skipped: 0, lastRun: null, running: 0 })
 
-/**
- * A run in flight. Its AbortController is made when the function first reads `ctx.signal`, or when
- * the run is aborted (timeout, shutdown): most runs never read it, and making one (an AbortSignal
- * is a heavy object) was most of a fire's cost beside 10,000 schedules.
- */
-interface ScheduleRun {
-  controller: AbortController | undefined
-}
-
-function controllerOf(run: ScheduleRun): AbortController {
-  run.controller ??= new AbortController()
-  return run.controller
-}
+/** A run in flight; its AbortController is made on first use (see {@link controllerOf}). */
+type ScheduleRun = LazyAbort
 
 function sameConfig(a: ScheduleConfig, b: ScheduleConfig): boolean {
   return (
