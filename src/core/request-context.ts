@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 
-interface RequestContext {
-  requestId: string
+/** What a request's tasks run inside: anything carrying the id (a request's BackgroundTasks itself, so no object is made per run). */
+export interface RequestContext {
+  readonly requestId: string
 }
 
 const storage = new AsyncLocalStorage<RequestContext>()
@@ -22,9 +23,9 @@ export function currentRequestId(): string | undefined {
   return storage.getStore()?.requestId
 }
 
-/** Runs `fn` with `requestId` as the current request id. */
-export function runWithRequestId<T>(requestId: string, fn: () => T): T {
-  return storage.run({ requestId }, fn)
+/** Runs `fn` with `context.requestId` as the current request id. */
+export function runInRequestContext<T>(context: RequestContext, fn: () => T): T {
+  return storage.run(context, fn)
 }
 
 const REQUEST_ID = /^[\w.-]{1,128}$/

@@ -1,4 +1,5 @@
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
+import { Server as TlsServer } from 'node:tls'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { withDeadline } from '../../core/clock.js'
 import { deferred } from '../../core/deferred.js'
@@ -43,29 +44,32 @@ export interface HttpHandle {
 export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttpOptions = {}): Promise<HttpHandle> {
   const drainMs = opts.drainTimeout === undefined ? svc.shutdownTimeouts.httpMs : toMs(opts.drainTimeout, 'drainTimeout')
   const log = svc.log
-  const inFlight = new Set<ServerResponse>()
-  let draining = false
-
-  const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections())
-  // One listener function for every response (`this` is the response), not a closure per request.
-  function untrack(this: ServerResponse) {
-    inFlight.delete(this)
-    // A response whose headers went out before the drain began kept its socket alive: close it
-    // once it is idle (the parser marks it idle after this event, hence the setImmediate).
-    if (draining) closeIdleSoon()
+  // Connections are tracked, not requests: one entry per socket, paid once per keep-alive
+  // connection rather than on every request. What a socket is serving is its `_httpMessage`
+  // (Node's own field; its closeIdleConnections() reads it too).
+  const sockets = new Set<Socket>()
+  function forget(this: Socket) {
+    sockets.delete(this)
   }
-  const track = (_req: IncomingMessage, res: ServerResponse) => {
-    if (draining) res.setHeader('connection', 'close')
-    inFlight.add(res)
-    // on, not once: a response closes once, and once() wraps the listener per request.
-    res.on('close', untrack)
+  const remember = (socket: Socket) => {
+    sockets.add(socket)
+    socket.on('close', forget)
+  }
+  // The parser marks a socket idle only after its response's 'close', hence the setImmediate.
+  const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections())
+  // Added when the drain begins: a request that arrives on a busy keep-alive connection after that
+  // is answered with `Connection: close`, so its socket ends with it.
+  const closeAfter = (_req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('connection', 'close')
   }
   await svc.start()
-  server.prependListener('request', track)
+  // TLS servers serve HTTP on the socket of 'secureConnection'; 'connection' brings the raw one.
+  const connectionEvent = server instanceof TlsServer ? 'secureConnection' : 'connection'
+  server.on(connectionEvent, remember)
   try {
     await listen(server, opts.port ?? 8000, opts.host ?? '127.0.0.1')
   } catch (error) {
-    server.off('request', track)
+    server.off(connectionEvent, remember)
     await svc.stop()
     throw error
   }
@@ -78,16 +82,24 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
   let stopping: Promise<void> | undefined
   const stop = () => {
     stopping ??= (async () => {
-      draining = true
       svc.beginDrain()
-      for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
+      server.prependListener('request', closeAfter)
+      let inFlight = 0
+      for (const res of responsesInFlight(sockets)) {
+        inFlight++
+        // Not sent yet: it goes out with `Connection: close` and Node ends the socket after it.
+        // Already sent as keep-alive: close the socket as soon as it is idle.
+        if (!res.headersSent) res.setHeader('connection', 'close')
+        else res.once('close', closeIdleSoon)
+      }
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
-      log.info({ inFlight: inFlight.size, drainTimeoutMs: drainMs }, 'shutting down: draining HTTP')
+      log.info({ inFlight, drainTimeoutMs: drainMs }, 'shutting down: draining HTTP')
       const outcome = await withDeadline(svc.clock, drainMs, closed)
       if (outcome.timedOut) {
-        const detail = `${inFlight.size} HTTP request(s) still in flight at the drain deadline; closing their sockets`
-        log.warn({ inFlight: inFlight.size }, detail)
+        const left = [...responsesInFlight(sockets)].length
+        const detail = `${left} HTTP request(s) still in flight at the drain deadline; closing their sockets`
+        log.warn({ inFlight: left }, detail)
         svc.events.emit('shutdown:abandoned', { step: 'http', detail })
         server.closeAllConnections()
         await closed
@@ -114,6 +126,14 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
   }
 
   return { server, url, port: address.port, stop, closed: done.promise }
+}
+
+/** The responses being written on `sockets` now: one per busy connection. */
+function* responsesInFlight(sockets: Iterable<Socket>): Generator<ServerResponse> {
+  for (const socket of sockets) {
+    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+    if (res) yield res
+  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
