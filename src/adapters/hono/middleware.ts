@@ -4,7 +4,7 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import { carryScope, closeRequestScope, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
+import { carryScope, closeRequestScope, echoRequestId, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
 
@@ -58,9 +58,8 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
     c.set('background', scope.background)
     if (outgoing) {
       // On the Node response, not c.header(): a Hono response with headers of its own leaves
-      // @hono/node-server's fast path; writeHead() merges this one in. (Adding it to the headers
-      // writeHead() is handed instead, from a ServerResponse subclass, measured no cheaper.)
-      outgoing.setHeader('x-request-id', requestId)
+      // @hono/node-server's fast path.
+      echoRequestId(outgoing, requestId)
       // The route is read when the response closes, once Hono has matched it.
       outgoing.on('close', () => closeRequestScope(scope, c.req.method, routePath(c, -1), outgoing.statusCode))
       c.set('state', svc.state as StateOf<T>)

@@ -3,7 +3,7 @@ import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
 import { answerNodeError } from '../error-response.js'
-import { closeOnResponseClose, openRequestScope, requestIdHeader, UNMATCHED_ROUTE, type RequestScope, type StateOf } from '../request-scope.js'
+import { closeOnResponseClose, echoRequestId, openRequestScope, requestIdHeader, UNMATCHED_ROUTE, type RequestScope, type StateOf } from '../request-scope.js'
 import type { RequestListener } from './serve.js'
 
 /** What a handler wrapped by {@link withAfterwork} receives besides the request and response. */
@@ -62,7 +62,7 @@ export function withAfterwork<T extends AnyService>(svc: T, handler: NodeHandler
   return function afterworkListener(req, res) {
     const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(req)))
     const ctx = new Context<StateOf<T>>(svc, scope)
-    res.setHeader('x-request-id', scope.requestId)
+    echoRequestId(res, scope.requestId)
     closeOnResponseClose(res, scope, req.method ?? 'GET', () => ctx.route)
     let outcome: unknown
     try {

@@ -1,0 +1,98 @@
+import { createServer, IncomingMessage, request, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
+import { Socket, type AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { echoRequestId } from './request-scope.js'
+
+// Each path answers in one of the ways a framework or a handler writes its headers.
+const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }
+const answers: Record<string, (res: ServerResponse) => void> = {
+  '/object': (res) => res.writeHead(200, { 'content-type': 'text/plain', 'x-other': '1' }).end('ok'),
+  '/reason': (res) => res.writeHead(201, 'Made It', { 'x-other': '1' }).end('ok'),
+  '/flat': (res) => res.writeHead(200, ['x-other', '1', 'x-other', '2']).end('ok'),
+  '/none': (res) => res.writeHead(204).end(),
+  '/implicit': (res) => res.end('ok'),
+  '/set-then-object': (res) => {
+    res.setHeader('x-set', 'yes')
+    res.writeHead(200, { 'x-other': '1' }).end('ok')
+  },
+  '/multi': (res) => res.writeHead(200, { 'set-cookie': ['a=1', 'b=2'] }).end('ok'),
+  '/shared': (res) => res.writeHead(200, shared).end('ok'),
+  '/own-set': (res) => {
+    res.setHeader('X-Request-Id', 'mine')
+    res.end('ok')
+  },
+  '/own-object': (res) => res.writeHead(200, { 'X-Request-Id': 'mine' }).end('ok'),
+  '/own-flat': (res) => res.writeHead(200, ['X-REQUEST-ID', 'mine']).end('ok'),
+}
+
+let base = ''
+const server = createServer((req, res) => {
+  echoRequestId(res, 'req-42')
+  ;(answers[req.url ?? ''] ?? ((r: ServerResponse) => r.writeHead(404).end()))(res)
+})
+beforeAll(() => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve())))
+beforeAll(() => {
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+interface Answer {
+  status: number
+  reason: string
+  raw: string[]
+}
+
+function get(path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    request(`${base}${path}`, { agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', raw: res.rawHeaders }))
+    })
+      .on('error', reject)
+      .end()
+  })
+}
+
+function headerValues(raw: string[], name: string): string[] {
+  const found: string[] = []
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === name) found.push(raw[i + 1] as string)
+  return found
+}
+
+describe('echoRequestId', () => {
+  it.each(['/object', '/reason', '/flat', '/none', '/implicit', '/set-then-object', '/multi', '/shared'])('sends the id once, beside the headers of %s', async (path) => {
+    const { raw } = await get(path)
+    expect(headerValues(raw, 'x-request-id')).toEqual(['req-42'])
+  })
+
+  it('keeps every header and the reason phrase the response was written with', async () => {
+    expect(headerValues((await get('/object')).raw, 'x-other')).toEqual(['1'])
+    expect(await get('/reason')).toMatchObject({ status: 201, reason: 'Made It' })
+    expect(headerValues((await get('/flat')).raw, 'x-other')).toEqual(['1', '2'])
+    expect(headerValues((await get('/set-then-object')).raw, 'x-set')).toEqual(['yes'])
+    expect(headerValues((await get('/multi')).raw, 'set-cookie')).toEqual(['a=1', 'b=2'])
+  })
+
+  it('never changes the header object it is handed', async () => {
+    await get('/shared')
+    expect(shared).toEqual({ 'content-type': 'text/plain' })
+  })
+
+  it.each(['/own-set', '/own-object', '/own-flat'])('leaves an id the app set itself (%s) as the only one', async (path) => {
+    expect(headerValues((await get(path)).raw, 'x-request-id')).toEqual(['mine'])
+  })
+
+
+  it('calls the writeHead the response had before, so a wrapper installed earlier still runs', () => {
+    const res = new ServerResponse(new IncomingMessage(new Socket()))
+    const seen: unknown[] = []
+    const original = res.writeHead
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      seen.push(args)
+      return (original as (...a: unknown[]) => ServerResponse).apply(this, args)
+    } as ServerResponse['writeHead']
+    echoRequestId(res, 'req-7')
+    res.writeHead(200, { 'x-other': '1' })
+    expect(seen).toEqual([[200, ['x-other', '1', 'x-request-id', 'req-7']]])
+  })
+})
