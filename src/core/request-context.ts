@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { randomUUID } from 'node:crypto'
 
 /** What a request's tasks run inside: anything carrying the id (a request's BackgroundTasks itself, so no object is made per run). */
 export interface RequestContext {
@@ -33,5 +34,5 @@ const REQUEST_ID = /^[\w.-]{1,128}$/
 /** The incoming `x-request-id` when it is 1-128 word characters, dots or dashes, else a fresh UUID. */
 export function requestIdFrom(header: string | readonly string[] | null | undefined): string {
   const value = Array.isArray(header) ? header[0] : header
-  return typeof value === 'string' && REQUEST_ID.test(value) ? value : crypto.randomUUID()
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUID()
 }
