@@ -95,4 +95,25 @@ describe('echoRequestId', () => {
     res.writeHead(200, { 'x-other': '1' })
     expect(seen).toEqual([[200, ['x-other', '1', 'x-request-id', 'req-7']]])
   })
+
+  it('echoes the last id once when installed twice on one response (an app and its sub-app)', () => {
+    const res = new ServerResponse(new IncomingMessage(new Socket()))
+    echoRequestId(res, 'req-outer')
+    echoRequestId(res, 'req-inner')
+    res.writeHead(200, { 'x-other': '1' })
+    expect(headerLines(res)).toEqual(['x-other: 1', 'x-request-id: req-inner'])
+  })
+
+  it('keeps the headers of writeHead(status, undefined, headers)', () => {
+    const res = new ServerResponse(new IncomingMessage(new Socket()))
+    echoRequestId(res, 'req-8')
+    ;(res.writeHead as (...args: unknown[]) => ServerResponse)(200, undefined, { 'x-app': 'yes' })
+    expect(headerLines(res)).toEqual(['x-app: yes', 'x-request-id: req-8'])
+  })
 })
+
+/** The header lines a response wrote (its status line left out). */
+function headerLines(res: ServerResponse): string[] {
+  const written = (res as ServerResponse & { _header: string })._header
+  return written.split('\r\n').slice(1).filter((line) => line !== '' && !/^(date|connection|transfer-encoding|keep-alive):/i.test(line))
+}

@@ -61,14 +61,21 @@ export function echoRequestId(res: ServerResponse, requestId: string): void {
     ;(res as ServerResponse).setHeader('x-request-id', requestId)
     return
   }
-  ;(res as EchoingResponse)[ECHOED_ID] = requestId
+  const echoing = res as EchoingResponse
+  // Installed already (the middleware ran twice, on an app and a sub-app): only the id changes.
+  if (echoing[ECHOED_ID] !== undefined) {
+    echoing[ECHOED_ID] = requestId
+    return
+  }
+  echoing[ECHOED_ID] = requestId
   ;(res as EchoingResponse)[WRITE_HEAD] = res.writeHead as EchoingResponse[typeof WRITE_HEAD]
   res.writeHead = writeHeadWithRequestId as ServerResponse['writeHead']
 }
 
 function writeHeadWithRequestId(this: EchoingResponse, statusCode: number, reason?: unknown, headers?: unknown): ServerResponse {
   const hasReason = typeof reason === 'string'
-  const given = hasReason ? headers : reason
+  // Node also takes writeHead(status, undefined, headers).
+  const given = hasReason ? headers : (headers ?? reason)
   const sent = this.hasHeader('x-request-id') ? given : withRequestId(given, this[ECHOED_ID])
   return hasReason ? this[WRITE_HEAD](statusCode, reason, sent) : this[WRITE_HEAD](statusCode, sent)
 }

@@ -3,7 +3,7 @@ import { deferred, type Deferred } from './deferred.js'
 import { AfterworkError } from './errors.js'
 import type { Events } from './events.js'
 import type { Logger } from './logger.js'
-import { runInRequestContext } from './request-context.js'
+import { runWithRequestId } from './request-context.js'
 
 /**
  * Implemented by durable task handles: `background.add(task, input)` runs the task's handler in
@@ -205,6 +205,6 @@ export class BackgroundTasks {
     this.#started = true
     const entries = this.#entries
     if (entries === undefined) return
-    this.#active = this.#runner.withContext ? runInRequestContext(this, () => this.#runner.run(this, entries)) : this.#runner.run(this, entries)
+    this.#active = this.#runner.withContext ? runWithRequestId(this.requestId, () => this.#runner.run(this, entries)) : this.#runner.run(this, entries)
   }
 }

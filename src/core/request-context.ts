@@ -1,12 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomUUID } from 'node:crypto'
 
-/** What a request's tasks run inside: anything carrying the id (a request's BackgroundTasks itself, so no object is made per run). */
-export interface RequestContext {
-  readonly requestId: string
-}
-
-const storage = new AsyncLocalStorage<RequestContext>()
+// The store is the id itself: a task that outlives its request (a timer it set) keeps only that alive.
+const storage = new AsyncLocalStorage<string>()
 
 /**
  * Whether AsyncLocalStorage is cheap here. From Node 24 it rides on AsyncContextFrame and costs
@@ -21,12 +17,12 @@ export const cheapAsyncContext = Number(process.versions.node.split('.')[0]) >= 
  * inside a task tag its logs without passing the id down.
  */
 export function currentRequestId(): string | undefined {
-  return storage.getStore()?.requestId
+  return storage.getStore()
 }
 
-/** Runs `fn` with `context.requestId` as the current request id. */
-export function runInRequestContext<T>(context: RequestContext, fn: () => T): T {
-  return storage.run(context, fn)
+/** Runs `fn` with `requestId` as the current request id. */
+export function runWithRequestId<T>(requestId: string, fn: () => T): T {
+  return storage.run(requestId, fn)
 }
 
 const REQUEST_ID = /^[\w.-]{1,128}$/

@@ -5,7 +5,7 @@ import { silentLogger } from '../../core/logger.js'
 import { createService } from '../../service.js'
 import { ManualClock } from '../../testing/manual-clock.js'
 import { waitForEvent } from '../../testing/wait-for-event.js'
-import { keepAliveAgent, latch, open, send, tryConnect, turn } from '../behaviour/http.js'
+import { countdown, keepAliveAgent, latch, open, rawConnection, send, tryConnect, turn } from '../behaviour/http.js'
 import { serveHttp, type HttpHandle } from './serve-http.js'
 
 const cleanups: (() => Promise<unknown> | void)[] = []
@@ -136,6 +136,41 @@ describe('serveHttp shutdown', () => {
     await stopping
     expect(svc.readiness).toBe('stopped')
     agent.destroy()
+  })
+
+  it('ends a connection after a pipelined request queued behind a response already sent when the drain began', async () => {
+    // A ManualClock that never advances: neither the drain deadline nor the keep-alive timeout may end it.
+    const svc = createService({ logger: silentLogger, clock: new ManualClock() })
+    const first = latch()
+    const second = latch()
+    const bothIn = countdown(2)
+    const server = createServer(async (req, res) => {
+      bothIn.arrive()
+      if (req.url === '/a') {
+        res.writeHead(200, { 'content-length': '1' })
+        res.flushHeaders()
+        await first.wait()
+        res.end('a')
+      } else {
+        await second.wait()
+        res.end('b')
+      }
+    })
+    server.keepAliveTimeout = 60_000
+    const handle = await serveHttp(svc, server, { port: 0, signals: false })
+    const connection = await rawConnection(handle.port)
+    connection.write('GET /a HTTP/1.1\r\nHost: test\r\n\r\nGET /b HTTP/1.1\r\nHost: test\r\n\r\n')
+    await bothIn.done
+    await connection.receive('Connection: keep-alive')
+    const stopping = handle.stop()
+    await turn()
+    first.open()
+    await connection.receive('\r\n\r\na')
+    second.open()
+    const received = await connection.closed
+    expect([...received.matchAll(/^connection: (.*)$/gim)].map((m) => m[1]?.trim())).toEqual(['keep-alive', 'close'])
+    await stopping
+    expect(svc.readiness).toBe('stopped')
   })
 
   it('closes a keep-alive socket whose response began before the drain as soon as it ends', async () => {

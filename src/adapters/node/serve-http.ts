@@ -57,6 +57,21 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
   }
   // The parser marks a socket idle only after its response's 'close', hence the setImmediate.
   const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections())
+  /**
+   * Makes a busy socket end with the response it is serving. Not sent yet: it goes out with
+   * `Connection: close` and Node ends the socket after it. Already sent as keep-alive: look again
+   * when it closes, since a pipelined request's response may have taken the socket by then (Node
+   * hands it over before the 'close'), and close the socket once nothing is left on it.
+   */
+  const endAfterItsResponse = (socket: Socket): void => {
+    const res = socketResponse(socket)
+    if (!res) {
+      closeIdleSoon()
+      return
+    }
+    if (!res.headersSent) res.setHeader('connection', 'close')
+    else res.once('close', () => endAfterItsResponse(socket))
+  }
   // Added when the drain begins: a request that arrives on a busy keep-alive connection after that
   // is answered with `Connection: close`, so its socket ends with it.
   const closeAfter = (_req: IncomingMessage, res: ServerResponse) => {
@@ -85,19 +100,17 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
       svc.beginDrain()
       server.prependListener('request', closeAfter)
       let inFlight = 0
-      for (const res of responsesInFlight(sockets)) {
-        inFlight++
-        // Not sent yet: it goes out with `Connection: close` and Node ends the socket after it.
-        // Already sent as keep-alive: close the socket as soon as it is idle.
-        if (!res.headersSent) res.setHeader('connection', 'close')
-        else res.once('close', closeIdleSoon)
+      for (const socket of sockets) {
+        if (socketResponse(socket)) inFlight++
+        endAfterItsResponse(socket)
       }
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       log.info({ inFlight, drainTimeoutMs: drainMs }, 'shutting down: draining HTTP')
       const outcome = await withDeadline(svc.clock, drainMs, closed)
       if (outcome.timedOut) {
-        const left = [...responsesInFlight(sockets)].length
+        let left = 0
+        for (const socket of sockets) if (socketResponse(socket)) left++
         const detail = `${left} HTTP request(s) still in flight at the drain deadline; closing their sockets`
         log.warn({ inFlight: left }, detail)
         svc.events.emit('shutdown:abandoned', { step: 'http', detail })
@@ -128,12 +141,9 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
   return { server, url, port: address.port, stop, closed: done.promise }
 }
 
-/** The responses being written on `sockets` now: one per busy connection. */
-function* responsesInFlight(sockets: Iterable<Socket>): Generator<ServerResponse> {
-  for (const socket of sockets) {
-    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-    if (res) yield res
-  }
+/** The response `socket` is serving now, if any (Node's own field, read by its closeIdleConnections()). */
+function socketResponse(socket: Socket): ServerResponse | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
