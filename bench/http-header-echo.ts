@@ -15,6 +15,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { parseArgs } from 'node:util'
+import { median } from './harness.js'
 import { echoRequestId } from '../src/adapters/request-scope.js'
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, n: { type: 'string', default: '300000' } } })
@@ -46,7 +47,6 @@ function nsPerResponse(way: (res: ServerResponse) => void): number {
   return Number(process.hrtime.bigint() - started) / n
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 for (const way of Object.values(ways)) for (let i = 0; i < 20_000; i++) way(new ServerResponse(req))
 const figures: Record<string, number[]> = { plain: [], setHeader: [], echo: [] }
 for (let r = 0; r < runs; r++) for (const [name, way] of Object.entries(ways)) figures[name]?.push(nsPerResponse(way))

@@ -14,6 +14,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { parseArgs } from 'node:util'
+import { median } from './harness.js'
 import { getRequestListener } from '@hono/node-server'
 import { Hono } from 'hono'
 import { createService, silentLogger } from 'afterwork'
@@ -77,7 +78,6 @@ async function nsPerRequest(app: (typeof apps)[keyof typeof apps]): Promise<numb
   return Number(process.hrtime.bigint() - started) / n
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 for (const app of Object.values(apps)) for (let i = 0; i < 20_000; i++) await serveOne(app)
 await svc.background.idle()
 const figures: Record<string, number[]> = { floor: [], mw: [], task: [] }
