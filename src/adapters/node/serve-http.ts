@@ -101,7 +101,9 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
       server.prependListener('request', closeAfter)
       let inFlight = 0
       for (const socket of sockets) {
-        if (socketResponse(socket)) inFlight++
+        // Idle sockets are left to the closeIdleConnections() below, all at once.
+        if (!socketResponse(socket)) continue
+        inFlight++
         endAfterItsResponse(socket)
       }
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
