@@ -68,7 +68,7 @@ export function echoRequestId(res: ServerResponse, requestId: string): void {
     return
   }
   echoing[ECHOED_ID] = requestId
-  ;(res as EchoingResponse)[WRITE_HEAD] = res.writeHead as EchoingResponse[typeof WRITE_HEAD]
+  echoing[WRITE_HEAD] = res.writeHead as EchoingResponse[typeof WRITE_HEAD]
   res.writeHead = writeHeadWithRequestId as ServerResponse['writeHead']
 }
 
