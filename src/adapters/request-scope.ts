@@ -24,6 +24,9 @@ export type StateOf<T> = T extends Service<infer S> ? S : never
  */
 export const UNMATCHED_ROUTE = '(unmatched)'
 
+/** Whether a header name is `x-request-id`, in any case. */
+const isRequestIdName = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'x-request-id'
+
 /**
  * The request's `x-request-id` header (its first, if repeated), read from `rawHeaders`:
  * `req.headers` builds an object of every header on first use, which a bare listener or
@@ -31,10 +34,7 @@ export const UNMATCHED_ROUTE = '(unmatched)'
  */
 export function requestIdHeader(req: IncomingMessage): string | undefined {
   const raw = req.rawHeaders
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length === 12 && name.toLowerCase() === 'x-request-id') return raw[i + 1]
-  }
+  for (let i = 0; i < raw.length; i += 2) if (isRequestIdName(raw[i])) return raw[i + 1]
   return undefined
 }
 
@@ -79,8 +79,6 @@ function writeHeadWithRequestId(this: EchoingResponse, statusCode: number, reaso
   const sent = this.hasHeader('x-request-id') ? given : withRequestId(given, this[ECHOED_ID])
   return hasReason ? this[WRITE_HEAD](statusCode, reason, sent) : this[WRITE_HEAD](statusCode, sent)
 }
-
-const isRequestIdName = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'x-request-id'
 
 /**
  * `headers` (writeHead's object, flat array or array of pairs) with the request id added, as a new

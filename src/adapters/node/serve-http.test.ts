@@ -110,34 +110,6 @@ describe('serveHttp shutdown', () => {
     expect(process.exitCode ?? 0).toBe(0)
   })
 
-  it('answers a request in flight when the drain begins with Connection: close', async () => {
-    const svc = createService({ logger: silentLogger, clock: new ManualClock() })
-    const gate = latch()
-    const entered = latch()
-    const server = createServer(async (req, res) => {
-      if (req.url === '/slow') {
-        entered.open()
-        await gate.wait()
-      }
-      res.end(req.url)
-    })
-    const handle = await serveHttp(svc, server, { port: 0, signals: false })
-    const agent = keepAliveAgent()
-    const warm = await send(handle.url, { path: '/warm', agent })
-    expect(warm.headers.connection).toBe('keep-alive')
-    const slow = send(handle.url, { path: '/slow', agent })
-    await entered.wait()
-    const stopping = handle.stop()
-    await turn()
-    gate.open()
-    const answer = await slow
-    expect(answer).toMatchObject({ status: 200, body: '/slow', localPort: warm.localPort })
-    expect(answer.headers.connection).toBe('close')
-    await stopping
-    expect(svc.readiness).toBe('stopped')
-    agent.destroy()
-  })
-
   it('ends a connection after a pipelined request queued behind a response already sent when the drain began', async () => {
     // A ManualClock that never advances: neither the drain deadline nor the keep-alive timeout may end it.
     const svc = createService({ logger: silentLogger, clock: new ManualClock() })

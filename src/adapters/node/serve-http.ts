@@ -99,20 +99,15 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
     stopping ??= (async () => {
       svc.beginDrain()
       server.prependListener('request', closeAfter)
-      let inFlight = 0
-      for (const socket of sockets) {
-        // Idle sockets are left to the closeIdleConnections() below, all at once.
-        if (!socketResponse(socket)) continue
-        inFlight++
-        endAfterItsResponse(socket)
-      }
+      const inFlight = busyCount(sockets)
+      // Idle sockets are left to the closeIdleConnections() below, all at once.
+      for (const socket of sockets) if (socketResponse(socket)) endAfterItsResponse(socket)
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       log.info({ inFlight, drainTimeoutMs: drainMs }, 'shutting down: draining HTTP')
       const outcome = await withDeadline(svc.clock, drainMs, closed)
       if (outcome.timedOut) {
-        let left = 0
-        for (const socket of sockets) if (socketResponse(socket)) left++
+        const left = busyCount(sockets)
         const detail = `${left} HTTP request(s) still in flight at the drain deadline; closing their sockets`
         log.warn({ inFlight: left }, detail)
         svc.events.emit('shutdown:abandoned', { step: 'http', detail })
@@ -146,6 +141,13 @@ export async function serveHttp(svc: AnyService, server: Server, opts: ServeHttp
 /** The response `socket` is serving now, if any (Node's own field, read by its closeIdleConnections()). */
 function socketResponse(socket: Socket): ServerResponse | undefined {
   return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
+}
+
+/** How many of `sockets` are serving a response now: the requests in flight. */
+function busyCount(sockets: Iterable<Socket>): number {
+  let busy = 0
+  for (const socket of sockets) if (socketResponse(socket)) busy++
+  return busy
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
