@@ -79,27 +79,34 @@ export class CompletionWriter {
 
   /** Writes everything pending; resolves when it is stored (a write in flight is joined, not doubled). */
   flush(): Promise<void> {
-    this.#flushing ??= (async () => {
+    if (this.#flushing) return this.#flushing
+    // With nothing to write there is nothing to wait for. (An async body with no await inside runs
+    // to its end before `??=` could assign it: its `finally` would then clear #flushing first, and
+    // the settled promise stored after would mark the writer busy for good, so no outcome would be
+    // written again.)
+    if (this.#pending.length === 0) return Promise.resolve()
+    const flushing = this.#writeAll().finally(() => {
+      this.#flushing = undefined
+      this.#onIdle()
+    })
+    this.#flushing = flushing
+    return flushing
+  }
+
+  async #writeAll(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.slice(0, this.#batch)
+      const now = this.#queue.now
       try {
-        while (this.#pending.length > 0) {
-          const batch = this.#pending.slice(0, this.#batch)
-          const now = this.#queue.now
-          try {
-            await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId(), completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
-          } catch (error) {
-            this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
-            await this.#clock.sleep(this.#retryMs).catch(() => {})
-            continue
-          }
-          this.#pending.splice(0, batch.length)
-          for (const p of batch) this.#report(p)
-        }
-      } finally {
-        this.#flushing = undefined
-        this.#onIdle()
+        await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId(), completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
+      } catch (error) {
+        this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
+        await this.#clock.sleep(this.#retryMs).catch(() => {})
+        continue
       }
-    })()
-    return this.#flushing
+      this.#pending.splice(0, batch.length)
+      for (const p of batch) this.#report(p)
+    }
   }
 
   #report({ completion, row, durationMs, error }: Outcome): void {

@@ -1,0 +1,64 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { describe, expect, it } from 'vitest'
+import { Events } from '../core/events.js'
+import { silentLogger } from '../core/logger.js'
+import { ManualClock } from '../testing/manual-clock.js'
+import { CompletionWriter, type Outcome } from './completion-writer.js'
+import type { Completion, JobRow } from './driver.js'
+import type { Queue } from './queue.js'
+
+function writer(batch: number) {
+  const written: string[][] = []
+  const driver = {
+    jobCompleteMany: async ({ completions }: { completions: readonly Completion[] }) => {
+      written.push(completions.map((c) => c.id))
+    },
+  }
+  const events = new Events(() => {})
+  const reported: string[] = []
+  events.on('job:succeeded', ({ id }) => reported.push(id))
+  const outcomes = new CompletionWriter({
+    queue: { driver, now: undefined } as unknown as Queue<unknown>,
+    clock: new ManualClock(0),
+    log: silentLogger,
+    events,
+    batch,
+    retryMs: 100,
+    workerId: () => 'w',
+    onIdle: () => {},
+  })
+  const outcome = (id: string): Outcome => ({ completion: { id, outcome: 'succeeded', result: null }, row: { id, name: 't', queue: 'q' } as JobRow, durationMs: 1 })
+  return { outcomes, written, reported, outcome }
+}
+
+describe('CompletionWriter', () => {
+  it('writes outcomes of one turn together, a full batch at once', async () => {
+    const { outcomes, written, reported, outcome } = writer(2)
+    outcomes.add(outcome('a'))
+    expect(written).toEqual([])
+    outcomes.add(outcome('b'))
+    outcomes.add(outcome('c'))
+    await nextTurn()
+    expect(written).toEqual([['a', 'b'], ['c']])
+    expect(reported).toEqual(['a', 'b', 'c'])
+    expect(outcomes.idle).toBe(true)
+  })
+
+  it('keeps writing after a full batch was stored before the turn ended, leaving nothing pending', async () => {
+    // A fast store (memory, SQLite) stores the full batch within the turn; the flush scheduled for
+    // the end of the turn then finds nothing to write. It once left the writer marked busy for
+    // good, and no later outcome was written.
+    const { outcomes, written, outcome } = writer(2)
+    outcomes.add(outcome('a'))
+    outcomes.add(outcome('b'))
+    await nextTurn()
+    expect(written).toEqual([['a', 'b']])
+    expect(outcomes.idle).toBe(true)
+    outcomes.add(outcome('c'))
+    await nextTurn()
+    await nextTurn()
+    expect(written).toEqual([['a', 'b'], ['c']])
+    expect(outcomes.idle).toBe(true)
+    await expect(outcomes.flush()).resolves.toBeUndefined()
+  })
+})
