@@ -50,4 +50,52 @@ describe('Lane', () => {
     expect(lane.clear().map((b) => b.row.id)).toEqual(['b'])
     expect(lane.buffered).toBe(0)
   })
+
+  describe('adapt', () => {
+    it('doubles when the slots starved during a full claim, up to the most', () => {
+      const lane = new Lane('q', ['t'], 2, 10, 70)
+      const sizes: number[] = []
+      for (let i = 0; i < 4; i++) {
+        lane.starved = true
+        lane.adapt(50, 50, 50)
+        sizes.push(lane.prefetch)
+      }
+      expect(sizes).toEqual([20, 40, 70, 70])
+    })
+
+    it('stays when the slots did not starve and the claim consumed at least a quarter of the buffer', () => {
+      const lane = new Lane('q', ['t'], 2, 10, 1000)
+      lane.prefetch = 40
+      lane.adapt(50, 50, 10)
+      expect(lane.prefetch).toBe(40)
+      lane.starved = true
+      lane.adapt(49, 50, 40) // the store ran short: a larger claim would find no more
+      expect(lane.prefetch).toBe(20)
+    })
+
+    it('halves, down to the least, when claims come back short or jobs outlast a claim', () => {
+      const lane = new Lane('q', ['t'], 2, 10, 1000)
+      lane.prefetch = 160
+      lane.adapt(3, 50, 100)
+      expect(lane.prefetch).toBe(80)
+      lane.adapt(50, 50, 19) // 19 started while the claim was out: under a quarter of 80
+      expect(lane.prefetch).toBe(40)
+      for (let i = 0; i < 5; i++) lane.adapt(0, 50, 0)
+      expect(lane.prefetch).toBe(10)
+    })
+
+    it('never changes a fixed prefetch, and bound() restarts from the least', () => {
+      const fixed = new Lane('q', ['t'], 2, 4)
+      fixed.starved = true
+      fixed.adapt(6, 6, 6)
+      expect(fixed.prefetch).toBe(4)
+      const lane = new Lane('q', ['t'], 2, 10, 1000)
+      lane.starved = true
+      lane.adapt(12, 12, 12)
+      expect(lane.prefetch).toBe(20)
+      lane.bound(0)
+      expect([lane.prefetch, lane.minPrefetch, lane.maxPrefetch]).toEqual([0, 0, 0])
+    })
+  })
 })
+

@@ -12,15 +12,27 @@ export interface Buffered {
  * ahead of the free slots (prefetch). Counts are kept here so no claim pass walks the running jobs.
  * The buffer is kept in claim order (priority first), so jobs claimed later with a higher priority
  * start before buffered ones of lower priority.
+ *
+ * The buffer's size adapts between `minPrefetch` and `maxPrefetch` (equal when the user fixed it): it
+ * must hold the jobs the slots start while one claim is in flight, and that depends on how long
+ * jobs run and how long a claim takes, which only the running worker knows. See `adapt()`.
  */
 export class Lane {
   readonly queue: string
   names: readonly string[]
   readonly concurrency: number
-  /** How many jobs may wait in the buffer; 0 claims only for free slots. */
+  /** How many jobs may wait in the buffer now; 0 claims only for free slots. */
   prefetch: number
+  /** The smallest prefetch `adapt()` shrinks to, and where it starts. */
+  minPrefetch: number
+  /** The largest prefetch `adapt()` grows to. */
+  maxPrefetch: number
   /** Jobs of this queue running now. */
   running = 0
+  /** Jobs of this queue started so far: what a claim's round trip consumed is read from it. */
+  started = 0
+  /** A slot stood free with nothing buffered while the claim in flight was awaited. */
+  starved = false
   /** The claim in flight: at most one per lane, so two claims never over-fill it. */
   claiming: Promise<JobRow[]> | undefined
   /** A wake-up came while a claim was in flight: look again once it returns. */
@@ -31,11 +43,37 @@ export class Lane {
   sleep: AbortController | undefined
   readonly #buffer: Buffered[] = []
 
-  constructor(queue: string, names: readonly string[], concurrency: number, prefetch: number) {
+  constructor(queue: string, names: readonly string[], concurrency: number, prefetch: number, maxPrefetch = prefetch) {
     this.queue = queue
     this.names = names
     this.concurrency = concurrency
     this.prefetch = prefetch
+    this.minPrefetch = prefetch
+    this.maxPrefetch = Math.max(prefetch, maxPrefetch)
+  }
+
+  /** Sets the bounds (and restarts from the smallest), as when the queue's tasks change. */
+  bound(minPrefetch: number, maxPrefetch = minPrefetch): void {
+    this.prefetch = minPrefetch
+    this.minPrefetch = minPrefetch
+    this.maxPrefetch = Math.max(minPrefetch, maxPrefetch)
+  }
+
+  /**
+   * Sizes the buffer after a claim, from what happened while it was in flight.
+   * - It doubles when slots starved while that claim was awaited and the claim came back full
+   *   (more jobs wait in the store): the buffer ran dry before a claim could refill it, so jobs are
+   *   short next to a claim's round trip, and slots idle for want of a larger one.
+   * - It halves when the store ran short (the claim came back with fewer than it asked for), or when
+   *   the slots started fewer than a quarter of the buffer during the claim: the jobs are long next
+   *   to a claim, and a buffer that large only holds jobs another worker could run.
+   * So short jobs on a deep queue are claimed in large batches, as graphile-worker's local queue of
+   * 500 does, while long jobs keep the small default buffer, which Celery's fixed prefetch does not.
+   */
+  adapt(claimed: number, limit: number, consumed: number): void {
+    if (this.minPrefetch === this.maxPrefetch) return
+    if (claimed >= limit && this.starved) this.prefetch = Math.min(this.maxPrefetch, this.prefetch * 2)
+    else if (claimed < limit || consumed * 4 < this.prefetch) this.prefetch = Math.max(this.minPrefetch, this.prefetch >> 1)
   }
 
   get buffered(): number {

@@ -408,3 +408,63 @@ describe('Worker limits with a prefetch buffer', () => {
     expect((await store.jobCounts()).map((c) => [c.state, c.count])).toEqual([['succeeded', 6]])
   })
 })
+
+describe('Worker adaptive prefetch (issue 7)', () => {
+  /** Rounds in which every claim stays in flight until the next round, while jobs run. */
+  async function rounds(spy: ReturnType<typeof spiedStore>, settle: () => Promise<void>, n: number, eachRound = () => {}) {
+    for (let i = 0; i < n; i++) {
+      eachRound()
+      await settle()
+      spy.release()
+      spy.holdClaims()
+      await settle()
+    }
+    spy.release()
+  }
+
+  it('by default, grows the buffer while short jobs leave slots idle during full claims, up to the claim size', async () => {
+    const { svc, spy, gate, ran, settle, enqueue, store } = setup({ concurrency: 2 })
+    gate.openAll()
+    await enqueue(...Array.from({ length: 600 }, (_, n) => n))
+    spy.holdClaims()
+    await svc.start()
+    await rounds(spy, settle, 12)
+    expect(ran).toHaveLength(600)
+    // Two slots plus the default buffer of 10, then larger claims as the slots starved during each
+    // one, up to claimBatch (100).
+    expect(spy.claims[0]).toBe(12)
+    expect(spy.claims).toContain(100)
+    expect(Math.max(...spy.claims)).toBe(100)
+    expect(spy.claims.filter((limit) => limit === 100).length).toBeGreaterThanOrEqual(4)
+    expect(await store.jobCounts()).toEqual([{ queue: 'default', name: 't', state: 'succeeded', count: 600 }])
+  })
+
+  it('keeps the default buffer for jobs that outlast a claim', async () => {
+    const { svc, spy, gate, ran, settle, enqueue, worker } = setup({ concurrency: 2 })
+    await enqueue(...Array.from({ length: 60 }, (_, n) => n))
+    spy.holdClaims()
+    await svc.start()
+    let next = 0
+    const buffered: number[] = []
+    // Two jobs end per round, while no claim is out: the slots never wait on one.
+    await rounds(spy, settle, 20, () => {
+      buffered.push(worker().buffered)
+      gate.open(next++)
+      gate.open(next++)
+    })
+    expect(ran.length).toBeGreaterThanOrEqual(40)
+    expect(Math.max(...spy.claims)).toBeLessThanOrEqual(12)
+    expect(Math.max(...buffered)).toBeLessThanOrEqual(10)
+  })
+
+  it('a prefetch the user set stays as set', async () => {
+    const { svc, spy, gate, ran, settle, enqueue } = setup({ concurrency: 2, prefetch: 4 })
+    gate.openAll()
+    await enqueue(...Array.from({ length: 200 }, (_, n) => n))
+    spy.holdClaims()
+    await svc.start()
+    await rounds(spy, settle, 12)
+    expect(ran.length).toBeGreaterThan(30)
+    expect(Math.max(...spy.claims)).toBe(6)
+  })
+})

@@ -45,8 +45,11 @@ export interface WorkerOptions {
    *   the store, so those limits hold. A rate limit counts starts at claim, and a buffered job starts
    *   later than counted, so a queue with a rate-limited task is claimed for free slots only (no
    *   prefetch): give rate-limited tasks their own queue to keep prefetching the others.
-   * @default min(1000, max(10, concurrency)) per queue: one round of slots ahead, so a worker holds
-   *   few jobs another could run (Celery's 4× default is its best-known trap with long tasks)
+   * @default adaptive, per queue: it starts at min(1000, max(10, concurrency)), one round of slots
+   *   ahead, so a worker holds few jobs another could run (Celery's 4× default is its best-known trap
+   *   with long tasks). It doubles, up to 1,000, while slots stand idle waiting for claims that come
+   *   back full (short jobs on a deep queue), and halves back when the queue runs short or jobs
+   *   outlast a claim. A number fixes it.
    */
   prefetch?: number | Record<string, number>
   /** Completions written per transaction at most. @default 100 */
@@ -66,7 +69,7 @@ interface Running extends LazyAbort {
   detached: boolean
 }
 
-/** The default prefetch is the concurrency, at least 10 and at most this. */
+/** The default prefetch starts at the concurrency, at least 10, and adapts up to this. */
 const MAX_DEFAULT_PREFETCH = 1_000
 
 /**
@@ -237,13 +240,13 @@ export class Worker {
   #lane(queue: string, names: readonly string[]): Lane {
     const lane = this.#lanes.get(queue)
     if (lane && lane.names.length === names.length) return lane
-    const prefetch = this.#prefetchOf(queue, names)
+    const { min, max } = this.#prefetchOf(queue, names)
     if (lane) {
       lane.names = names
-      lane.prefetch = prefetch
+      lane.bound(min, max)
       return lane
     }
-    const created = new Lane(queue, names, this.#concurrencyOf(queue), prefetch)
+    const created = new Lane(queue, names, this.#concurrencyOf(queue), min, max)
     this.#lanes.set(queue, created)
     return created
   }
@@ -252,11 +255,13 @@ export class Worker {
     return typeof this.#concurrency === 'number' ? this.#concurrency : (this.#concurrency[queue] ?? 10)
   }
 
-  #prefetchOf(queue: string, names: readonly string[]): number {
+  /** The bounds of the lane's buffer: one number when the user chose it, else the adaptive default's. */
+  #prefetchOf(queue: string, names: readonly string[]): { min: number; max: number } {
     // The store counts a rate limit's starts at claim: a buffered job would start later than counted.
-    if (names.some((name) => this.#queue.definition(name)?.rateLimit !== undefined)) return 0
+    if (names.some((name) => this.#queue.definition(name)?.rateLimit !== undefined)) return { min: 0, max: 0 }
     const chosen = typeof this.#prefetch === 'object' ? this.#prefetch[queue] : this.#prefetch
-    return chosen ?? Math.min(MAX_DEFAULT_PREFETCH, Math.max(10, this.#concurrencyOf(queue)))
+    if (chosen !== undefined) return { min: chosen, max: chosen }
+    return { min: Math.min(MAX_DEFAULT_PREFETCH, Math.max(10, this.#concurrencyOf(queue))), max: MAX_DEFAULT_PREFETCH }
   }
 
   async #claimLoop(lane: Lane): Promise<void> {
@@ -300,6 +305,10 @@ export class Worker {
     const now = this.#queue.now
     lane.more = false
     lane.wokenDuringClaim = false
+    // #freed notes a slot that frees while this claim is out and finds the buffer empty. Slots free
+    // before it started say nothing of job length (the queue was empty, or the worker just started).
+    lane.starved = false
+    const startedBefore = lane.started
     const claiming = this.#queue.driver.jobClaim({
       queue: lane.queue,
       names: lane.names,
@@ -315,6 +324,7 @@ export class Worker {
     } finally {
       lane.claiming = undefined
     }
+    lane.adapt(rows.length, limit, lane.started - startedBefore)
     this.#accept(lane, rows)
     // A wake-up during the claim may be for a job committed after the claim read the queue: look
     // again now, once for all such wake-ups, rather than at the next poll.
@@ -361,6 +371,7 @@ export class Worker {
     const run: Running = { row, lane, controller: undefined, detached: false }
     this.#running.set(row.id, run)
     lane.running++
+    lane.started++
     // The store's lag runs to the claim; time spent in the buffer is lag too.
     const lagMs = Math.max(0, (row.startedAt ?? row.runAt) - row.runAt) + (this.#clock.monotonic() - claimedAt)
     this.#events.emit('job:running', { id: row.id, name: row.name, attempt: row.attempt, queue: lane.queue, lagMs })
@@ -450,8 +461,11 @@ export class Worker {
   #freed(run: Running): void {
     this.#untrack(run)
     if (this.#stop.signal.aborted) return
-    this.#startBuffered(run.lane)
-    this.#refill(run.lane)
+    const { lane } = run
+    this.#startBuffered(lane)
+    // The buffer ran dry before the claim in flight came back: Lane.adapt() grows it.
+    if (lane.claiming && lane.running < lane.concurrency) lane.starved = true
+    this.#refill(lane)
   }
 
   /** Hands back every buffered job (stop): queued again at once, the attempt not counted. */
