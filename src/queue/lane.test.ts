@@ -51,51 +51,64 @@ describe('Lane', () => {
     expect(lane.buffered).toBe(0)
   })
 
-  describe('adapt', () => {
-    it('doubles when the slots starved during a full claim, up to the most', () => {
+  describe('adaptive prefetch', () => {
+    /** One claim of `limit` that brings `claimed`, with `during` run while it is out. */
+    const claim = (lane: Lane, limit: number, claimed: number, during: (lane: Lane) => void = () => {}) => {
+      lane.claimBegins()
+      lane.claiming = Promise.resolve([])
+      during(lane)
+      lane.claiming = undefined
+      lane.claimEnds(claimed, limit)
+      return lane.prefetch
+    }
+    /** While the claim is out, a slot frees and the buffer has nothing for it. */
+    const slotRunsDry = (lane: Lane) => {
+      lane.running = 1
+      lane.slotFreed()
+    }
+
+    it('doubles when a slot ran dry while a full claim was out, up to the most', () => {
       const lane = new Lane('q', ['t'], 2, 10, 70)
-      const sizes: number[] = []
-      for (let i = 0; i < 4; i++) {
-        lane.starved = true
-        lane.adapt(50, 50, 50)
-        sizes.push(lane.prefetch)
-      }
+      lane.running = 2
+      const sizes = [1, 2, 3, 4].map(() => claim(lane, 50, 50, slotRunsDry))
       expect(sizes).toEqual([20, 40, 70, 70])
     })
 
-    it('stays when the slots did not starve and the claim consumed at least a quarter of the buffer', () => {
+    it('doubles when the slots stood idle as a claim began after a full one (the batch ran out first)', () => {
+      const lane = new Lane('q', ['t'], 2, 10, 1000)
+      expect(claim(lane, 12, 12)).toBe(10) // the first claim: idle slots only mean an idle worker
+      expect(claim(lane, 12, 12)).toBe(20)
+      expect(claim(lane, 22, 5)).toBe(10) // the queue ran short
+      expect(claim(lane, 12, 12)).toBe(10) // idle slots after a short claim: the queue was empty
+    })
+
+    it('stays while the slots are kept busy and a claim consumes a quarter of the buffer or more', () => {
       const lane = new Lane('q', ['t'], 2, 10, 1000)
       lane.prefetch = 40
-      lane.adapt(50, 50, 10)
-      expect(lane.prefetch).toBe(40)
-      lane.starved = true
-      lane.adapt(49, 50, 40) // the store ran short: a larger claim would find no more
-      expect(lane.prefetch).toBe(20)
+      lane.running = 2
+      expect(claim(lane, 50, 50, (l) => (l.started += 10))).toBe(40)
+      expect(claim(lane, 50, 49, slotRunsDry)).toBe(20) // starved, but the store ran short
     })
 
     it('halves, down to the least, when claims come back short or jobs outlast a claim', () => {
       const lane = new Lane('q', ['t'], 2, 10, 1000)
       lane.prefetch = 160
-      lane.adapt(3, 50, 100)
-      expect(lane.prefetch).toBe(80)
-      lane.adapt(50, 50, 19) // 19 started while the claim was out: under a quarter of 80
-      expect(lane.prefetch).toBe(40)
-      for (let i = 0; i < 5; i++) lane.adapt(0, 50, 0)
+      lane.running = 2
+      expect(claim(lane, 50, 3, (l) => (l.started += 100))).toBe(80)
+      expect(claim(lane, 50, 50, (l) => (l.started += 19))).toBe(40) // under a quarter of 80 started
+      for (let i = 0; i < 5; i++) claim(lane, 50, 0)
       expect(lane.prefetch).toBe(10)
     })
 
-    it('never changes a fixed prefetch, and bound() restarts from the least', () => {
+    it('never changes a prefetch the user fixed, and bound() restarts from the least', () => {
       const fixed = new Lane('q', ['t'], 2, 4)
-      fixed.starved = true
-      fixed.adapt(6, 6, 6)
-      expect(fixed.prefetch).toBe(4)
+      fixed.running = 2
+      expect(claim(fixed, 6, 6, slotRunsDry)).toBe(4)
       const lane = new Lane('q', ['t'], 2, 10, 1000)
-      lane.starved = true
-      lane.adapt(12, 12, 12)
-      expect(lane.prefetch).toBe(20)
+      lane.running = 2
+      expect(claim(lane, 12, 12, slotRunsDry)).toBe(20)
       lane.bound(0)
       expect([lane.prefetch, lane.minPrefetch, lane.maxPrefetch]).toEqual([0, 0, 0])
     })
   })
 })
-

@@ -15,7 +15,7 @@ export interface Buffered {
  *
  * The buffer's size adapts between `minPrefetch` and `maxPrefetch` (equal when the user fixed it): it
  * must hold the jobs the slots start while one claim is in flight, and that depends on how long
- * jobs run and how long a claim takes, which only the running worker knows. See `adapt()`.
+ * jobs run and how long a claim takes, which only the running worker knows. See `claimEnds()`.
  */
 export class Lane {
   readonly queue: string
@@ -23,16 +23,19 @@ export class Lane {
   readonly concurrency: number
   /** How many jobs may wait in the buffer now; 0 claims only for free slots. */
   prefetch: number
-  /** The smallest prefetch `adapt()` shrinks to, and where it starts. */
+  /** The smallest prefetch `claimEnds()` shrinks to, and where it starts. */
   minPrefetch: number
-  /** The largest prefetch `adapt()` grows to. */
+  /** The largest prefetch `claimEnds()` grows to. */
   maxPrefetch: number
   /** Jobs of this queue running now. */
   running = 0
   /** Jobs of this queue started so far: what a claim's round trip consumed is read from it. */
   started = 0
-  /** A slot stood free with nothing buffered while the claim in flight was awaited. */
+  #startedAtClaim = 0
+  /** Slots stood free with nothing buffered, waiting on the claim in flight. */
   starved = false
+  /** The last claim came back with as many jobs as it asked for: more may be waiting in the store. */
+  lastFull = false
   /** The claim in flight: at most one per lane, so two claims never over-fill it. */
   claiming: Promise<JobRow[]> | undefined
   /** A wake-up came while a claim was in flight: look again once it returns. */
@@ -60,20 +63,38 @@ export class Lane {
   }
 
   /**
-   * Sizes the buffer after a claim, from what happened while it was in flight.
-   * - It doubles when slots starved while that claim was awaited and the claim came back full
-   *   (more jobs wait in the store): the buffer ran dry before a claim could refill it, so jobs are
-   *   short next to a claim's round trip, and slots idle for want of a larger one.
-   * - It halves when the store ran short (the claim came back with fewer than it asked for), or when
-   *   the slots started fewer than a quarter of the buffer during the claim: the jobs are long next
-   *   to a claim, and a buffer that large only holds jobs another worker could run.
+   * A claim begins. Slots idle now after a full claim mean the last batch ran out before this one
+   * was asked for (no-op jobs run a whole batch in the turn it arrives): the lane starved. Idle
+   * slots after a short claim say nothing of job length: the queue was empty.
+   */
+  claimBegins(): void {
+    this.starved = this.lastFull && this.running < this.concurrency
+    this.#startedAtClaim = this.started
+  }
+
+  /** A slot freed and the buffer could not fill it: starved, if a claim is out. */
+  slotFreed(): void {
+    if (this.claiming && this.running < this.concurrency) this.starved = true
+  }
+
+  /**
+   * The claim that began with `claimBegins()` came back with `claimed` of the `limit` it asked for.
+   * The buffer's size adapts to what happened while it was out (unless the user fixed it):
+   * - It doubles when the slots starved and the claim came back full (more jobs wait in the
+   *   store): the buffer ran dry before a claim could refill it, so jobs are short next to a
+   *   claim's round trip, and slots idle for want of a larger one.
+   * - It halves when the store ran short (fewer jobs than asked for), or when the slots started
+   *   fewer than a quarter of the buffer while the claim was out: the jobs are long next to a
+   *   claim, and a buffer that large only holds jobs another worker could run.
    * So short jobs on a deep queue are claimed in large batches, as graphile-worker's local queue of
    * 500 does, while long jobs keep the small default buffer, which Celery's fixed prefetch does not.
    */
-  adapt(claimed: number, limit: number, consumed: number): void {
+  claimEnds(claimed: number, limit: number): void {
+    this.lastFull = claimed >= limit
     if (this.minPrefetch === this.maxPrefetch) return
-    if (claimed >= limit && this.starved) this.prefetch = Math.min(this.maxPrefetch, this.prefetch * 2)
-    else if (claimed < limit || consumed * 4 < this.prefetch) this.prefetch = Math.max(this.minPrefetch, this.prefetch >> 1)
+    const consumed = this.started - this.#startedAtClaim
+    if (this.lastFull && this.starved) this.prefetch = Math.min(this.maxPrefetch, this.prefetch * 2)
+    else if (!this.lastFull || consumed * 4 < this.prefetch) this.prefetch = Math.max(this.minPrefetch, this.prefetch >> 1)
   }
 
   get buffered(): number {

@@ -430,13 +430,25 @@ describe('Worker adaptive prefetch (issue 7)', () => {
     await svc.start()
     await rounds(spy, settle, 12)
     expect(ran).toHaveLength(600)
-    // Two slots plus the default buffer of 10, then larger claims as the slots starved during each
-    // one, up to claimBatch (100).
+    // Two slots plus the default buffer of 10, then larger claims as the slots ran dry before or
+    // while each claim was out, up to claimBatch (100).
     expect(spy.claims[0]).toBe(12)
     expect(spy.claims).toContain(100)
     expect(Math.max(...spy.claims)).toBe(100)
     expect(spy.claims.filter((limit) => limit === 100).length).toBeGreaterThanOrEqual(4)
     expect(await store.jobCounts()).toEqual([{ queue: 'default', name: 't', state: 'succeeded', count: 600 }])
+  })
+
+  it('keeps the default buffer when claims come back before the buffer runs dry', async () => {
+    // The memory store answers a claim within the turn: the refill at half the buffer always
+    // arrives in time, and a larger buffer would only hold jobs.
+    const { svc, spy, gate, ran, settle, enqueue } = setup({ concurrency: 2 })
+    gate.openAll()
+    await enqueue(...Array.from({ length: 600 }, (_, n) => n))
+    await svc.start()
+    for (let i = 0; i < 20 && ran.length < 600; i++) await settle()
+    expect(ran).toHaveLength(600)
+    expect(Math.max(...spy.claims)).toBe(12)
   })
 
   it('keeps the default buffer for jobs that outlast a claim', async () => {

@@ -47,9 +47,9 @@ export interface WorkerOptions {
    *   prefetch): give rate-limited tasks their own queue to keep prefetching the others.
    * @default adaptive, per queue: it starts at min(1000, max(10, concurrency)), one round of slots
    *   ahead, so a worker holds few jobs another could run (Celery's 4× default is its best-known trap
-   *   with long tasks). It doubles, up to 1,000, while slots stand idle waiting for claims that come
-   *   back full (short jobs on a deep queue), and halves back when the queue runs short or jobs
-   *   outlast a claim. A number fixes it.
+   *   with long tasks). It doubles, up to two claims' worth (2 × claimBatch), while slots stand idle
+   *   waiting for claims on a deep queue (short jobs), and halves back when the queue runs short or
+   *   jobs outlast a claim. A number fixes it.
    */
   prefetch?: number | Record<string, number>
   /** Completions written per transaction at most. @default 100 */
@@ -69,8 +69,13 @@ interface Running extends LazyAbort {
   detached: boolean
 }
 
-/** The default prefetch starts at the concurrency, at least 10, and adapts up to this. */
+/** The default prefetch starts at the concurrency, at least 10 and at most this. */
 const MAX_DEFAULT_PREFETCH = 1_000
+/**
+ * The default prefetch grows up to this many claims' worth (claimBatch each): the buffer then holds
+ * one full claim while the next is out. More would only hold jobs another worker could run.
+ */
+const ADAPTIVE_CLAIMS = 2
 
 /**
  * Runs durable jobs: claims in batches into a buffer ahead of the free slots, runs handlers with a
@@ -261,7 +266,8 @@ export class Worker {
     if (names.some((name) => this.#queue.definition(name)?.rateLimit !== undefined)) return { min: 0, max: 0 }
     const chosen = typeof this.#prefetch === 'object' ? this.#prefetch[queue] : this.#prefetch
     if (chosen !== undefined) return { min: chosen, max: chosen }
-    return { min: Math.min(MAX_DEFAULT_PREFETCH, Math.max(10, this.#concurrencyOf(queue))), max: MAX_DEFAULT_PREFETCH }
+    const min = Math.min(MAX_DEFAULT_PREFETCH, Math.max(10, this.#concurrencyOf(queue)))
+    return { min, max: Math.max(min, ADAPTIVE_CLAIMS * this.#claimBatch) }
   }
 
   async #claimLoop(lane: Lane): Promise<void> {
@@ -305,10 +311,7 @@ export class Worker {
     const now = this.#queue.now
     lane.more = false
     lane.wokenDuringClaim = false
-    // #freed notes a slot that frees while this claim is out and finds the buffer empty. Slots free
-    // before it started say nothing of job length (the queue was empty, or the worker just started).
-    lane.starved = false
-    const startedBefore = lane.started
+    lane.claimBegins()
     const claiming = this.#queue.driver.jobClaim({
       queue: lane.queue,
       names: lane.names,
@@ -324,7 +327,7 @@ export class Worker {
     } finally {
       lane.claiming = undefined
     }
-    lane.adapt(rows.length, limit, lane.started - startedBefore)
+    lane.claimEnds(rows.length, limit)
     this.#accept(lane, rows)
     // A wake-up during the claim may be for a job committed after the claim read the queue: look
     // again now, once for all such wake-ups, rather than at the next poll.
@@ -463,8 +466,7 @@ export class Worker {
     if (this.#stop.signal.aborted) return
     const { lane } = run
     this.#startBuffered(lane)
-    // The buffer ran dry before the claim in flight came back: Lane.adapt() grows it.
-    if (lane.claiming && lane.running < lane.concurrency) lane.starved = true
+    lane.slotFreed()
     this.#refill(lane)
   }
 
