@@ -9,12 +9,13 @@
  */
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { pathToFileURL } from 'node:url'
 import { serve } from '@hono/node-server'
 import { createService, silentLogger, type AnyService } from 'afterwork'
 import { afterwork, afterworkErrors, serve as serveWithAfterwork, type AfterworkEnv } from 'afterwork/hono'
 import { Hono } from 'hono'
 
-// Only types are exported: importing a value would start a server in the importing process.
+// Importing this module starts nothing: main() runs only when it is the entry script.
 // floor: the framework with one empty middleware (or hook): what any middleware costs before afterwork does anything.
 const configs = ['bare', 'floor', 'mw', 'task'] as const
 export type Config = (typeof configs)[number]
@@ -83,6 +84,11 @@ function ranReport(svc: AnyService | undefined): RanReport {
   return { scheduled, ran, pending, failed }
 }
 
+/** Tasks scheduled and run so far, for bench/http-adapter-cpu.ts's check that every one ran. */
+export function taskCounts(): { scheduled: number; ran: number } {
+  return { scheduled, ran }
+}
+
 /** Adds the `task` configuration's background task, when `svc` is set and tasks are on. */
 function addTask(background: { add(fn: () => Promise<void>): void } | undefined, withTask: boolean): void {
   if (!background || !withTask) return
@@ -98,7 +104,7 @@ async function startedService(config: Config): Promise<AnyService | undefined> {
 }
 
 // The other frameworks load only in their own runs, so Hono's server process stays as it was.
-async function fastifyServer(config: Config): Promise<Server> {
+export async function fastifyServer(config: Config): Promise<Server> {
   const [{ default: Fastify }, awFastify] = await Promise.all([import('fastify'), import('afterwork/fastify')])
   const svc = await startedService(config)
   const app = Fastify()
@@ -113,7 +119,7 @@ async function fastifyServer(config: Config): Promise<Server> {
   return app.server
 }
 
-async function expressServer(config: Config): Promise<Server> {
+export async function expressServer(config: Config): Promise<Server> {
   const [{ default: express }, awExpress] = await Promise.all([import('express'), import('afterwork/express')])
   const svc = await startedService(config)
   const app = express()
@@ -128,7 +134,7 @@ async function expressServer(config: Config): Promise<Server> {
   return createServer(app)
 }
 
-async function nodeServer(config: Config): Promise<Server> {
+export async function nodeServer(config: Config): Promise<Server> {
   const { withAfterwork } = await import('afterwork/node')
   const svc = await startedService(config)
   const json = (res: ServerResponse, body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
@@ -168,4 +174,4 @@ async function main(): Promise<void> {
   })
 }
 
-await main()
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main()

@@ -144,12 +144,14 @@ export interface AfterworkRegister {}
 /** The registered service's state type; a plain record until a service is registered. */
 export type RegisteredState = AfterworkRegister extends { service: infer T } ? StateOf<T> : Record<string, unknown>
 
-// A request's scope, kept beside the framework's request object rather than on it: a property
-// added per request reshapes Express's request objects (their prototype is swapped per app), which
-// measured at +15 µs a request on Express 5.
-const scopes = new WeakMap<object, RequestScope>()
-
-const SCOPE: unique symbol = Symbol('afterwork.scope')
+/**
+ * The property a request's scope is carried under, on the framework's own per-request object (a
+ * Hono Context, a Fastify or Express request): a WeakMap entry per request cost about 1 µs on Hono
+ * and 1.3-1.6 µs on Fastify and Express (ephemeron table growth and its GC work), a symbol property
+ * next to nothing (`bench/http-adapter-cpu.ts`). Fastify declares it with `decorateRequest`, so
+ * its request class has it from the start.
+ */
+export const SCOPE: unique symbol = Symbol('afterwork.scope')
 
 interface ScopeCarrier {
   [SCOPE]?: RequestScope
@@ -157,19 +159,10 @@ interface ScopeCarrier {
 
 /** The request's scope, when the adapter's middleware or hook ran. */
 export function scopeOf(request: object): RequestScope | undefined {
-  return (request as ScopeCarrier)[SCOPE] ?? scopes.get(request)
+  return (request as ScopeCarrier)[SCOPE]
 }
 
-/** Keeps the scope for a framework's request object (see {@link scopeOf}). */
-export function attachScope(request: object, scope: RequestScope): void {
-  scopes.set(request, scope)
-}
-
-/**
- * Keeps the scope on `carrier` itself, for a per-request object whose shape does not mind one more
- * property (a Hono Context, a plain class instance): a WeakMap entry per request measured at about
- * 1 µs on Hono (ephemeron table growth and its GC work), a property at next to nothing.
- */
+/** Keeps the scope on the request's carrier (see {@link SCOPE}). */
 export function carryScope(carrier: object, scope: RequestScope): void {
   ;(carrier as ScopeCarrier)[SCOPE] = scope
 }

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { attachScope, closeRequestScope, openRequestScope, requestIdHeader, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
+import { carryScope, closeRequestScope, openRequestScope, requestIdHeader, SCOPE, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
 import { afterworkErrors } from './errors.js'
 
 declare module 'fastify' {
@@ -54,6 +54,9 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
     const closeIdleSoon = () => setImmediate(() => fastify.server.closeIdleConnections())
     fastify.setGenReqId((req) => requestIdFrom(requestIdHeader(req)))
     fastify.decorateRequest('background', null as unknown as BackgroundTasks)
+    // The scope rides on the request (see SCOPE), declared like the other decorations so Fastify's
+    // request class has the property from the start.
+    fastify.decorateRequest(SCOPE, null)
     fastify.decorateRequest('state', {
       getter: () => svc.state as RegisteredState,
     })
@@ -64,7 +67,7 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
     })
     fastify.addHook('onRequest', (request, reply, next) => {
       const scope = openRequestScope(svc, request.id)
-      attachScope(request, scope)
+      carryScope(request, scope)
       request.background = scope.background
       // Through Fastify's own headers: one set on reply.raw would make Node merge every header
       // Fastify writes, one setHeader() at a time.
