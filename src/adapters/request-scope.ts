@@ -145,11 +145,11 @@ export interface AfterworkRegister {}
 export type RegisteredState = AfterworkRegister extends { service: infer T } ? StateOf<T> : Record<string, unknown>
 
 /**
- * The property a request's scope is carried under, on the framework's own per-request object (a
- * Hono Context, a Fastify or Express request): a WeakMap entry per request cost about 1 µs on Hono
- * and 1.3-1.6 µs on Fastify and Express (ephemeron table growth and its GC work), a symbol property
- * next to nothing (`bench/http-adapter-cpu.ts`). Fastify declares it with `decorateRequest`, so
- * its request class has it from the start.
+ * The property a request's scope is carried under, on an object the framework makes per request (a
+ * Hono Context, a Fastify request, Express's `res.locals`): a WeakMap entry per request cost about
+ * 1 µs on Hono and 1.3-1.6 µs on Fastify and Express (ephemeron table growth and its GC work), a
+ * symbol property next to nothing (`bench/http-adapter-cpu.ts`). Fastify declares it with
+ * `decorateRequest`, so its request class has it from the start.
  */
 export const SCOPE: unique symbol = Symbol('afterwork.scope')
 
