@@ -7,11 +7,12 @@ import { CompletionWriter, type Outcome } from './completion-writer.js'
 import type { Completion, JobRow } from './driver.js'
 import type { Queue } from './queue.js'
 
-function writer(batch: number) {
+function writer(batch: number, afterWrite: () => void = () => {}) {
   const written: string[][] = []
   const driver = {
     jobCompleteMany: async ({ completions }: { completions: readonly Completion[] }) => {
       written.push(completions.map((c) => c.id))
+      afterWrite()
     },
   }
   const events = new Events(() => {})
@@ -61,4 +62,35 @@ describe('CompletionWriter', () => {
     expect(outcomes.idle).toBe(true)
     await expect(outcomes.flush()).resolves.toBeUndefined()
   })
+
+  it('writes outcomes added while a write is ending, whatever the microtask they land on', async () => {
+    // An outcome handed over in the microtasks right after a write returns must be written too:
+    // by the ending loop, or by a write of its own, never joined to one that has already ended.
+    for (let delay = 0; delay < 6; delay++) {
+      for (const how of ['add', 'addNow'] as const) {
+        let w: ReturnType<typeof writer> | undefined
+        let handed: Promise<void> | undefined
+        const later = (n: number, fn: () => void) => (n === 0 ? fn() : queueMicrotask(() => later(n - 1, fn)))
+        w = writer(1, () => {
+          const { outcomes, outcome } = w as ReturnType<typeof writer>
+          if (handed !== undefined) return
+          handed = new Promise<void>((resolve) =>
+            later(delay, () => {
+              if (how === 'add') outcomes.add(outcome('b'))
+              else void outcomes.addNow([outcome('b')]).then(resolve)
+              resolve()
+            }),
+          )
+        })
+        w.outcomes.add(w.outcome('a'))
+        await nextTurn()
+        await handed
+        await nextTurn()
+        await nextTurn()
+        expect({ delay, how, written: w.written }).toEqual({ delay, how, written: [['a'], ['b']] })
+        expect(w.outcomes.idle).toBe(true)
+      }
+    }
+  })
 })
+

@@ -80,32 +80,41 @@ export class CompletionWriter {
   /** Writes everything pending; resolves when it is stored (a write in flight is joined, not doubled). */
   flush(): Promise<void> {
     if (this.#flushing) return this.#flushing
-    // With nothing to write there is nothing to wait for. (An async body with no await inside runs
-    // to its end before `??=` could assign it: its `finally` would then clear #flushing first, and
-    // the settled promise stored after would mark the writer busy for good, so no outcome would be
-    // written again.)
+    // With nothing to write there is nothing to wait for. (#writeAll awaits before anything else: an
+    // async body that ran to its end before its promise was stored would clear #flushing first,
+    // and the promise stored after would mark the writer busy for good.)
     if (this.#pending.length === 0) return Promise.resolve()
-    const flushing = this.#writeAll().finally(() => {
-      this.#flushing = undefined
-      this.#onIdle()
-    })
-    this.#flushing = flushing
-    return flushing
+    this.#flushing = this.#writeAll()
+    return this.#flushing
   }
 
+  /**
+   * Writes batches until nothing is pending. #flushing is cleared in the same step as the last
+   * look at #pending: an outcome added after that look starts a write of its own, and one added
+   * before it is written by this loop (clearing it a microtask later, in a `.finally()`, left
+   * outcomes added in between joined to a write that had already ended).
+   */
   async #writeAll(): Promise<void> {
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.slice(0, this.#batch)
-      const now = this.#queue.now
-      try {
-        await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId(), completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
-      } catch (error) {
-        this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
-        await this.#clock.sleep(this.#retryMs).catch(() => {})
-        continue
+    // Nothing before this await: #flushing is stored before the first write starts, so an outcome
+    // added from inside a store's call joins this loop instead of starting a second one.
+    await undefined
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.slice(0, this.#batch)
+        const now = this.#queue.now
+        try {
+          await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId(), completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
+        } catch (error) {
+          this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
+          await this.#clock.sleep(this.#retryMs).catch(() => {})
+          continue
+        }
+        this.#pending.splice(0, batch.length)
+        for (const p of batch) this.#report(p)
       }
-      this.#pending.splice(0, batch.length)
-      for (const p of batch) this.#report(p)
+    } finally {
+      this.#flushing = undefined
+      this.#onIdle()
     }
   }
 
