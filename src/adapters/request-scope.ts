@@ -145,21 +145,31 @@ export interface AfterworkRegister {}
 export type RegisteredState = AfterworkRegister extends { service: infer T } ? StateOf<T> : Record<string, unknown>
 
 /**
- * The property a request's scope is carried under, on an object the framework makes per request (a
- * Hono Context, a Fastify request, Express's `res.locals`): a WeakMap entry per request cost about
- * 1 µs on Hono and 1.3-1.6 µs on Fastify and Express (ephemeron table growth and its GC work), a
- * symbol property next to nothing (`bench/http-adapter-cpu.ts`). Fastify declares it with
- * `decorateRequest`, so its request class has it from the start.
+ * The property a request's scope is carried under, on an object the framework makes per request
+ * and apps do not replace (a Hono Context; a Fastify request, which declares it with
+ * `decorateRequest` so its request class has it from the start): a WeakMap entry per request cost
+ * about 1 µs on Hono and 1.4-1.6 µs on Fastify (ephemeron table growth and its GC work), a symbol
+ * property next to nothing (`bench/http-adapter-cpu.ts`).
  */
 export const SCOPE: unique symbol = Symbol('afterwork.scope')
 
 interface ScopeCarrier {
-  [SCOPE]?: RequestScope
+  [SCOPE]?: RequestScope | null
 }
 
-/** The request's scope, when the adapter's middleware or hook ran. */
+// Express's requests get their scope beside them instead: a property added to the request (whose
+// prototype Express swaps per app) cost 15-20 µs a request on Node 20, and `res.locals`, which
+// costs nothing, is an object apps replace.
+const scopes = new WeakMap<object, RequestScope>()
+
+/** The request's scope, when the adapter's middleware or hook ran (a declared property is `null` until then). */
 export function scopeOf(request: object): RequestScope | undefined {
-  return (request as ScopeCarrier)[SCOPE]
+  return (request as ScopeCarrier)[SCOPE] ?? scopes.get(request)
+}
+
+/** Keeps the scope beside a request object that must not change shape (Express's). */
+export function attachScope(request: object, scope: RequestScope): void {
+  scopes.set(request, scope)
 }
 
 /** Keeps the scope on the request's carrier (see {@link SCOPE}). */

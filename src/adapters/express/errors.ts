@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express'
 import { answerNodeError } from '../error-response.js'
-import { expressScope } from './middleware.js'
+import { scopeOf } from '../request-scope.js'
 
 /**
  * `app.use(afterworkErrors)`, after every route: answers errors in the one shape every adapter uses
@@ -10,7 +10,7 @@ import { expressScope } from './middleware.js'
  * closes the connection.
  */
 export function afterworkErrors(error: unknown, req: Request, res: Response, next: NextFunction): void {
-  const answer = answerNodeError(error, expressScope(req))
+  const answer = answerNodeError(error, scopeOf(req))
   if (res.headersSent) {
     next(error)
     return

@@ -64,4 +64,27 @@ describe('afterwork Express middleware', () => {
   it('refuses a schema that is not a Standard Schema', () => {
     expect(() => validate({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
   })
+
+  it('keeps req.background and req.requestId when a later middleware replaces res.locals', async () => {
+    const svc = createService({ logger: silentLogger })
+    const app = express()
+    app.use(afterwork(svc))
+    app.use((_req, res, next) => {
+      res.locals = { user: 'u' }
+      next()
+    })
+    let ran = ''
+    app.get('/', (req, res) => {
+      req.background.add(() => void (ran = req.requestId))
+      res.json({ requestId: req.requestId })
+    })
+    app.use(afterworkErrors)
+    const handle = await serve(svc, app, { port: 0, signals: false })
+    onTestFinished(() => handle.stop())
+    const res = await send(handle.url, { path: '/', headers: { 'x-request-id': 'req-locals' } })
+    expect(JSON.parse(res.body)).toEqual({ requestId: 'req-locals' })
+    await svc.background.idle()
+    expect(ran).toBe('req-locals')
+  })
 })
+

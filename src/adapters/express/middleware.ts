@@ -2,7 +2,7 @@ import express, { type Request, type RequestHandler } from 'express'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { carryScope, closeOnResponseClose, openRequestScope, requestIdHeader, scopeOf, UNMATCHED_ROUTE, type RegisteredState, type RequestScope } from '../request-scope.js'
+import { attachScope, closeOnResponseClose, openRequestScope, requestIdHeader, scopeOf, UNMATCHED_ROUTE, type RegisteredState, type RequestScope } from '../request-scope.js'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own merging point for Request
@@ -40,7 +40,7 @@ export function afterwork(svc: AnyService): RequestHandler {
   defineRequestAccessors()
   return function afterworkMiddleware(req, res, next) {
     const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(req)))
-    carryScope(res.locals, scope)
+    attachScope(req, scope)
     res.setHeader('x-request-id', scope.requestId)
     closeOnResponseClose(res, scope, req.method, () => routeOf(req))
     next()
@@ -51,8 +51,10 @@ let accessorsDefined = false
 
 /**
  * `req.background`, `req.state` and `req.requestId` are getters on Express's base request
- * prototype, reading the request's scope: setting the three on each request instead measured at
- * +15 µs a request on Express 5 and Node 20 (about a fifth of its own cost there).
+ * prototype, reading the request's scope: setting them on each request instead reshapes Express's
+ * request objects, which measured at +15 µs a request on Express 5 (about a fifth of its own cost).
+ * The scope is kept in a WeakMap keyed by the request for the same reason (see attachScope), not
+ * on `res.locals`, which apps replace (`res.locals = { user }`).
  */
 function defineRequestAccessors(): void {
   if (accessorsDefined) return
@@ -60,7 +62,7 @@ function defineRequestAccessors(): void {
   const accessor = (read: (scope: RequestScope) => unknown) => ({
     configurable: true,
     get(this: Request) {
-      const scope = expressScope(this)
+      const scope = scopeOf(this)
       return scope === undefined ? undefined : read(scope)
     },
   })
@@ -69,18 +71,6 @@ function defineRequestAccessors(): void {
     requestId: accessor((scope) => scope.requestId),
     state: accessor((scope) => scope.service.state),
   })
-}
-
-/**
- * The request's scope. It rides on `res.locals`, the null-prototype object Express makes for each
- * response (and a mounted sub-app keeps): a symbol property added to the request itself, whose
- * prototype Express swaps, cost about 20 µs a request on Node 20 (bench/http-overhead.ts), and a
- * WeakMap entry about 1.3 µs on Node 24 (bench/http-adapter-cpu.ts). A symbol key stays out of
- * what templates see.
- */
-export function expressScope(req: Request): RequestScope | undefined {
-  const locals = req.res?.locals
-  return locals === undefined ? undefined : scopeOf(locals)
 }
 
 /** The matched route's template with its mount path, e.g. `/api` + `/items/:id`. */

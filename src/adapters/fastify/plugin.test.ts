@@ -102,4 +102,21 @@ describe('afterwork Fastify plugin under fastify.inject()', () => {
     expect(ran).toEqual(['req-inject'])
     expect(await svc.metrics.prometheus()).toContain('afterwork_http_requests_total{method="GET",route="/items/:id",status_class="2xx"} 1')
   })
+
+  it("answers an error thrown by a hook that runs before afterwork's with the error's own status", async () => {
+    // A rate limiter or auth plugin registered first: afterwork's hook has not run, so the request
+    // has no scope yet (its declared property is still null).
+    const svc = createService({ logger: silentLogger })
+    const app = Fastify()
+    app.addHook('onRequest', async () => {
+      throw Object.assign(new Error('Too many requests'), { statusCode: 429 })
+    })
+    await app.register(afterwork(svc))
+    app.get('/', async () => ({ ok: true }))
+    await app.ready()
+    onTestFinished(() => app.close())
+    const res = await app.inject({ method: 'GET', url: '/' })
+    expect(res.statusCode).toBe(429)
+  })
 })
+
