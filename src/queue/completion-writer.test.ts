@@ -66,31 +66,26 @@ describe('CompletionWriter', () => {
   it('writes outcomes added while a write is ending, whatever the microtask they land on', async () => {
     // An outcome handed over in the microtasks right after a write returns must be written too:
     // by the ending loop, or by a write of its own, never joined to one that has already ended.
+    // addNow() resolves only once its outcome is stored.
     for (let delay = 0; delay < 6; delay++) {
       for (const how of ['add', 'addNow'] as const) {
-        let w: ReturnType<typeof writer> | undefined
-        let handed: Promise<void> | undefined
+        let handed = false
+        let storedWhenResolved: boolean | undefined
         const later = (n: number, fn: () => void) => (n === 0 ? fn() : queueMicrotask(() => later(n - 1, fn)))
-        w = writer(1, () => {
-          const { outcomes, outcome } = w as ReturnType<typeof writer>
-          if (handed !== undefined) return
-          handed = new Promise<void>((resolve) =>
-            later(delay, () => {
-              if (how === 'add') outcomes.add(outcome('b'))
-              else void outcomes.addNow([outcome('b')]).then(resolve)
-              resolve()
-            }),
-          )
+        const w = writer(1, () => {
+          if (handed) return
+          handed = true
+          later(delay, () => {
+            if (how === 'add') w.outcomes.add(w.outcome('b'))
+            else void w.outcomes.addNow([w.outcome('b')]).then(() => (storedWhenResolved = w.written.flat().includes('b')))
+          })
         })
         w.outcomes.add(w.outcome('a'))
-        await nextTurn()
-        await handed
-        await nextTurn()
-        await nextTurn()
+        for (let i = 0; i < 3; i++) await nextTurn()
         expect({ delay, how, written: w.written }).toEqual({ delay, how, written: [['a'], ['b']] })
         expect(w.outcomes.idle).toBe(true)
+        if (how === 'addNow') expect({ delay, storedWhenResolved }).toEqual({ delay, storedWhenResolved: true })
       }
     }
   })
 })
-
