@@ -22,20 +22,20 @@ export class Lane {
   names: readonly string[]
   readonly concurrency: number
   /** How many jobs may wait in the buffer now; 0 claims only for free slots. */
-  prefetch: number
+  prefetch = 0
   /** The smallest prefetch `claimEnds()` shrinks to, and where it starts. */
-  minPrefetch: number
+  minPrefetch = 0
   /** The largest prefetch `claimEnds()` grows to. */
-  maxPrefetch: number
+  maxPrefetch = 0
   /** Jobs of this queue running now. */
   running = 0
   /** Jobs of this queue started so far: what a claim's round trip consumed is read from it. */
   started = 0
   #startedAtClaim = 0
   /** Slots stood free with nothing buffered, waiting on the claim in flight. */
-  starved = false
+  #starved = false
   /** The last claim came back with as many jobs as it asked for: more may be waiting in the store. */
-  lastFull = false
+  #lastFull = false
   /** The claim in flight: at most one per lane, so two claims never over-fill it. */
   claiming: Promise<JobRow[]> | undefined
   /** A wake-up came while a claim was in flight: look again once it returns. */
@@ -50,9 +50,7 @@ export class Lane {
     this.queue = queue
     this.names = names
     this.concurrency = concurrency
-    this.prefetch = prefetch
-    this.minPrefetch = prefetch
-    this.maxPrefetch = Math.max(prefetch, maxPrefetch)
+    this.bound(prefetch, maxPrefetch)
   }
 
   /** Sets the bounds (and restarts from the smallest), as when the queue's tasks change. */
@@ -68,13 +66,13 @@ export class Lane {
    * slots after a short claim say nothing of job length: the queue was empty.
    */
   claimBegins(): void {
-    this.starved = this.lastFull && this.running < this.concurrency
+    this.#starved = this.#lastFull && this.running < this.concurrency
     this.#startedAtClaim = this.started
   }
 
   /** A slot freed and the buffer could not fill it: starved, if a claim is out. */
   slotFreed(): void {
-    if (this.claiming && this.running < this.concurrency) this.starved = true
+    if (this.claiming && this.running < this.concurrency) this.#starved = true
   }
 
   /**
@@ -90,11 +88,11 @@ export class Lane {
    * 500 does, while long jobs keep the small default buffer, which Celery's fixed prefetch does not.
    */
   claimEnds(claimed: number, limit: number): void {
-    this.lastFull = claimed >= limit
+    this.#lastFull = claimed >= limit
     if (this.minPrefetch === this.maxPrefetch) return
     const consumed = this.started - this.#startedAtClaim
-    if (this.lastFull && this.starved) this.prefetch = Math.min(this.maxPrefetch, this.prefetch * 2)
-    else if (!this.lastFull || consumed * 4 < this.prefetch) this.prefetch = Math.max(this.minPrefetch, this.prefetch >> 1)
+    if (this.#lastFull && this.#starved) this.prefetch = Math.min(this.maxPrefetch, this.prefetch * 2)
+    else if (!this.#lastFull || consumed * 4 < this.prefetch) this.prefetch = Math.max(this.minPrefetch, this.prefetch >> 1)
   }
 
   get buffered(): number {
