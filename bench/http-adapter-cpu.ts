@@ -1,12 +1,12 @@
 /**
- * The CPU afterwork's Fastify, Express and node:http adapters add to one request, without the
+ * The CPU afterwork's Hono, Fastify, Express and node:http adapters add to one request, without the
  * network: the servers of bench/http-server.ts (the same apps bench/http-overhead.ts loads over
  * sockets) are handed requests as Node's HTTP parser hands them, `server.emit('request', req, res)`,
  * on a socket that discards what is written. A deterministic companion to bench/http-overhead.ts,
  * whose CPU-per-request figures move by more between rounds on a shared machine than the costs
- * measured here; bench/http-middleware-cpu.ts does the same for Hono.
+ * measured here.
  *
- *   node --conditions=afterwork-source --import tsx bench/http-adapter-cpu.ts [--runs 7] [--n 50000] [--frameworks fastify,express,node]
+ *   node --conditions=afterwork-source --import tsx bench/http-adapter-cpu.ts [--runs 7] [--n 50000] [--frameworks hono,hono-mw,fastify,express,node]
  *
  * Per framework, configurations `bare`, `floor` (one empty hook or middleware), `mw` (afterwork's
  * adapter) and `task` (plus one no-op background task per request), run in turn within each run.
@@ -19,18 +19,18 @@ import { IncomingMessage, ServerResponse, type Server } from 'node:http'
 import { Duplex } from 'node:stream'
 import { parseArgs } from 'node:util'
 import { median } from './harness.js'
-import { expressServer, fastifyServer, nodeServer, taskCounts, type Config } from './http-server.js'
+import { expressServer, fastifyServer, honoServer, nodeServer, taskCounts, type Config } from './http-server.js'
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '7' },
     n: { type: 'string', default: '50000' },
-    frameworks: { type: 'string', default: 'fastify,express,node' },
+    frameworks: { type: 'string', default: 'hono,hono-mw,fastify,express,node' },
   },
 })
 const runs = Number(values.runs)
 const n = Number(values.n)
-const builders = { fastify: fastifyServer, express: expressServer, node: nodeServer }
+const builders = { hono: honoServer, 'hono-mw': (c: Config) => honoServer(c, true), fastify: fastifyServer, express: expressServer, node: nodeServer }
 type Name = keyof typeof builders
 const frameworks = values.frameworks.split(',').filter((f): f is Name => f in builders)
 const configs: Config[] = ['bare', 'floor', 'mw', 'task']

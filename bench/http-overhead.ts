@@ -30,7 +30,7 @@ import type { Config, Framework, RanReport } from './http-server.js'
 import { type Spread, spread } from './harness.js'
 
 const order: readonly Config[] = ['bare', 'floor', 'mw', 'task']
-const allFrameworks: readonly Framework[] = ['hono', 'fastify', 'express', 'node']
+const allFrameworks: readonly Framework[] = ['hono', 'hono-mw', 'fastify', 'express', 'node']
 const targets = { mw: 1.1, task: 1.15 } as const
 
 const serverScript = fileURLToPath(new URL('./http-server.ts', import.meta.url))

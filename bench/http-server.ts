@@ -1,16 +1,19 @@
 /**
- * One server for bench/http-overhead.ts: `http-server.ts <bare|mw|task> <port> [hono|fastify|express|node]`.
+ * One server for bench/http-overhead.ts: `http-server.ts <bare|floor|mw|task> <port> [hono|hono-mw|fastify|express|node]`.
  *
  * The three configurations differ only in what the HTTP path does, so the CPU per request of `mw`
  * and `task` against `bare` is the cost afterwork adds to that framework. All three share the same
  * routes (`GET /` and `GET /__ran`) so the router does the same work. Port 0 picks a free port; the
  * server prints one JSON line `{"port": n}` on stdout once it listens, which the bench waits for.
- * The framework defaults to Hono.
+ * The framework defaults to Hono. `hono` is afterwork's Hono integration as the README shows it:
+ * served by afterwork's `serve()`, handlers reading `c.env`, no middleware; `hono-mw` adds the
+ * `afterwork(svc)` middleware and reads `c.var`.
  */
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
-import { serve } from '@hono/node-server'
+import { createAdaptorServer, serve } from '@hono/node-server'
+import { servedFetch } from '../src/adapters/hono/bindings.js'
 import { createService, silentLogger, type AnyService } from 'afterwork'
 import { afterwork, afterworkErrors, serve as serveWithAfterwork, type AfterworkEnv } from 'afterwork/hono'
 import { Hono } from 'hono'
@@ -19,7 +22,7 @@ import { Hono } from 'hono'
 // floor: the framework with one empty middleware (or hook): what any middleware costs before afterwork does anything.
 const configs = ['bare', 'floor', 'mw', 'task'] as const
 export type Config = (typeof configs)[number]
-const frameworks = ['hono', 'fastify', 'express', 'node'] as const
+const frameworks = ['hono', 'hono-mw', 'fastify', 'express', 'node'] as const
 export type Framework = (typeof frameworks)[number]
 const isFramework = (name: string): name is Framework => (frameworks as readonly string[]).includes(name)
 
@@ -60,13 +63,13 @@ function bareApp(withEmptyMiddleware: boolean): Hono {
   return app
 }
 
-function afterworkApp(svc: AnyService, withTask: boolean): Hono<AfterworkEnv<ReturnType<typeof createService>>> {
+function afterworkApp(svc: AnyService, withTask: boolean, withMiddleware: boolean): Hono<AfterworkEnv<ReturnType<typeof createService>>> {
   const app = new Hono<AfterworkEnv<typeof svc>>()
-  app.use(afterwork(svc))
+  if (withMiddleware) app.use(afterwork(svc))
   app.onError(afterworkErrors)
   app.get('/', (c) => {
     if (withTask) {
-      c.var.background.add(noopTask)
+      ;(withMiddleware ? c.var : c.env).background.add(noopTask)
       scheduled++
     }
     return c.json({ hello: 'world' })
@@ -101,6 +104,16 @@ async function startedService(config: Config): Promise<AnyService | undefined> {
   const svc = createService({ logger: silentLogger })
   await svc.start()
   return svc
+}
+
+/**
+ * The Hono app of `config` as afterwork's serve() (or, bare, @hono/node-server) serves it, not
+ * listening, for bench/http-adapter-cpu.ts; `withMiddleware` is the `hono-mw` variant.
+ */
+export async function honoServer(config: Config, withMiddleware = false): Promise<Server> {
+  const svc = await startedService(config)
+  const fetch = svc ? servedFetch(svc, afterworkApp(svc, config === 'task', withMiddleware)) : bareApp(config === 'floor').fetch
+  return createAdaptorServer({ fetch: fetch as never }) as Server
 }
 
 // The other frameworks load only in their own runs, so Hono's server process stays as it was.
@@ -164,7 +177,8 @@ async function main(): Promise<void> {
   if (config === 'mw' || config === 'task') {
     // As a user serves it: afterwork's serve(), with its graceful shutdown and its response class.
     const svc = createService({ logger: silentLogger })
-    const handle = await serveWithAfterwork(svc, afterworkApp(svc, config === 'task'), { port, host: '127.0.0.1' })
+    const app = afterworkApp(svc, config === 'task', framework === 'hono-mw')
+    const handle = await serveWithAfterwork(svc, app, { port, host: '127.0.0.1' })
     process.stdout.write(`${JSON.stringify({ port: handle.port })}\n`)
     return
   }

@@ -1,4 +1,8 @@
-import type { Service } from '../service.js'
+import { matchedRoute } from '../adapters/hono/matched-route.js'
+import { RequestBindings } from '../adapters/request-bindings.js'
+import { closeRequestScope, openRequestScope } from '../adapters/request-scope.js'
+import { requestIdFrom } from '../core/request-context.js'
+import type { AnyService, Service } from '../service.js'
 
 /** Anything with a Fetch-style handler: a Hono app, or `{ fetch }` around another framework. */
 export interface FetchHandler {
@@ -11,7 +15,11 @@ export interface RequestOptions extends Omit<RequestInit, 'body'> {
   body?: RequestInit['body']
 }
 
-/** Sends requests in-process, without a socket, and waits for their background tasks. */
+/**
+ * Sends requests in-process, without a socket, and waits for their background tasks. Like
+ * afterwork's `serve()`, it hands the app `RequestBindings` as its environment (Hono's `c.env`),
+ * echoes the request id, counts the request and starts its tasks once the Response is returned.
+ */
 export interface TestClient<S extends object> {
   service: Service<S>
   request(path: string, opts?: RequestOptions): Promise<Response>
@@ -73,7 +81,7 @@ function makeClient<S extends object>(svc: Service<S>, app: FetchHandler, failur
       headers.set('content-type', 'application/json')
       body = JSON.stringify(json)
     }
-    return app.fetch(new Request(new URL(path, baseUrl), { ...rest, headers, body: body ?? null }))
+    return host(svc, app, new Request(new URL(path, baseUrl), { ...rest, headers, body: body ?? null }))
   }
   const method = (name: string) => (path: string, init: RequestOptions = {}) => request(path, { ...init, method: name })
   return {
@@ -91,5 +99,36 @@ function makeClient<S extends object>(svc: Service<S>, app: FetchHandler, failur
         throw new AggregateError(errors, `${errors.length} background task(s) failed`)
       }
     },
+  }
+}
+
+/** Serves one request to `app` as `serve()` would, with the Response standing in for the Node response. */
+async function host(svc: AnyService, app: FetchHandler, request: Request): Promise<Response> {
+  const scope = openRequestScope(svc, requestIdFrom(request.headers.get('x-request-id')))
+  const bindings = new RequestBindings(scope)
+  let status = 500
+  try {
+    const response = await app.fetch(request, bindings as never)
+    status = response.status
+    return withRequestId(response, scope.requestId)
+  } catch (error) {
+    scope.threw = true
+    throw error
+  } finally {
+    closeRequestScope(scope, request.method, matchedRoute(app, request, bindings), status)
+  }
+}
+
+/** The response with `x-request-id` among its headers, unless the app sent its own. */
+function withRequestId(response: Response, requestId: string): Response {
+  if (response.headers.has('x-request-id')) return response
+  try {
+    response.headers.set('x-request-id', requestId)
+    return response
+  } catch {
+    // Headers of Response.redirect() and Response.error() are immutable: answer a copy.
+    const copy = new Response(response.body, response)
+    copy.headers.set('x-request-id', requestId)
+    return copy
   }
 }

@@ -11,7 +11,8 @@ import { scopeOf } from '../request-scope.js'
  * a middleware's `await next()`, so this has to be the app's error handler.
  */
 export function afterworkErrors(error: Error, c: Context): Response {
-  const scope = scopeOf(c)
+  // The middleware's, or the one serve() or the test client hands the app in c.env.
+  const scope = scopeOf(c) ?? (c.env ? scopeOf(c.env as object) : undefined)
   if (error instanceof HTTPException) {
     if (error.res) {
       if (scope && error.status >= 500) scope.threw = true

@@ -3,5 +3,6 @@ export type { AfterworkEnv, AfterworkVariables, RequestScope, StateOf } from './
 export { afterworkErrors } from './errors.js'
 export { validate } from './validate.js'
 export { serve } from './serve.js'
-export type { FetchApp } from './serve.js'
+export type { FetchApp } from './bindings.js'
+export type { RequestBindings } from '../request-bindings.js'
 export type { HttpHandle, ServeHttpOptions } from '../node/serve-http.js'

@@ -4,11 +4,12 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import { carryScope, closeRequestScope, echoRequestId, openRequestScope, requestIdHeader, type RequestScope, type StateOf } from '../request-scope.js'
+import type { RequestBindings } from '../request-bindings.js'
+import { carryScope, closeRequestScope, echoRequestId, openRequestScope, requestIdHeader, scopeOf, type RequestScope, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
 
-/** What the middleware puts on `c.var`. */
+/** What the middleware puts on `c.var`, and what `serve()` and the test client put on `c.env`. */
 export interface AfterworkVariables<S> {
   /** This request's post-response tasks. */
   background: BackgroundTasks
@@ -20,20 +21,23 @@ export interface AfterworkVariables<S> {
 
 /**
  * The Hono `Env` for an app using afterwork: `new Hono<AfterworkEnv<typeof svc>>()` types
- * `c.var.background`, `c.var.state` and `c.var.requestId`.
+ * `c.env.background`, `c.env.state` and `c.env.requestId` (set by afterwork's `serve()` and the test
+ * client) and the same three on `c.var` (set by the `afterwork(svc)` middleware).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches any Service
 export type AfterworkEnv<T extends Service<any>> = {
   Variables: AfterworkVariables<StateOf<T>>
-  Bindings: Partial<HttpBindings>
+  Bindings: AfterworkVariables<StateOf<T>> & Partial<HttpBindings>
 }
 
 /**
  * Hono middleware giving every handler `c.var.background` (tasks that run after the response),
- * `c.var.state` (the lifespans' state) and `c.var.requestId`. Tasks start when the Node response
- * closes (@hono/node-server's `c.env.outgoing`), or, without a Node response (`app.request()`, the
- * test client), as soon as the handler's Response is returned. The request is counted in the
- * service's metrics at the same moment.
+ * `c.var.state` (the lifespans' state) and `c.var.requestId`. Under afterwork's `serve()` or the
+ * test client it takes them from `c.env`, which carries them already; an app served only by them
+ * can leave it out and read `c.env`, which spares every request Hono's middleware chain. Otherwise
+ * tasks start when the Node response closes (@hono/node-server's `c.env.outgoing`), or, without a
+ * Node response (`app.request()`), as soon as the handler's Response is returned. The request is
+ * counted in the service's metrics at the same moment.
  *
  * @example
  * const app = new Hono<AfterworkEnv<typeof svc>>()
@@ -47,6 +51,15 @@ export type AfterworkEnv<T extends Service<any>> = {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- accepts any Service
 export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<AfterworkEnv<T>> {
   return function afterworkMiddleware(c, next) {
+    const hosted = c.env ? scopeOf(c.env) : undefined
+    if (hosted) {
+      // The host opened the scope, echoes the id and closes the scope when the response is done.
+      carryScope(c, hosted)
+      c.set('requestId', hosted.requestId)
+      c.set('background', hosted.background)
+      c.set('state', (c.env as RequestBindings<StateOf<T>>).state)
+      return next()
+    }
     const incoming = c.env?.incoming
     const outgoing = c.env?.outgoing
     // Read the raw Node header when there is one: c.req.header() would build a full Headers object.

@@ -1,0 +1,27 @@
+import type { HttpBindings } from '@hono/node-server'
+import { requestIdFrom } from '../../core/request-context.js'
+import type { AnyService } from '../../service.js'
+import { RequestBindings } from '../request-bindings.js'
+import { closeRequestScope, echoRequestId, openRequestScope, requestIdHeader } from '../request-scope.js'
+import { matchedRoute } from './matched-route.js'
+
+/** Anything with a Fetch-style handler: a Hono app. */
+export interface FetchApp {
+  fetch(request: Request, env: never): Response | Promise<Response>
+}
+
+/**
+ * The fetch callback `serve()` hands @hono/node-server: it opens the request's afterwork scope,
+ * echoes its id, hands the app {@link RequestBindings} as `c.env`, and when the Node response
+ * closes counts the request and starts its tasks. The app needs no middleware for any of this.
+ */
+export function servedFetch(svc: AnyService, app: FetchApp): (request: Request, env: HttpBindings) => Response | Promise<Response> {
+  return function afterworkFetch(request, { incoming, outgoing }) {
+    const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(incoming)))
+    echoRequestId(outgoing, scope.requestId)
+    const bindings = new RequestBindings(scope, incoming, outgoing)
+    // on, not once: a response closes once, and once() allocates a wrapper per request.
+    outgoing.on('close', () => closeRequestScope(scope, request.method, matchedRoute(app, request, bindings), outgoing.statusCode))
+    return app.fetch(request, bindings as never)
+  }
+}

@@ -1,0 +1,28 @@
+import { UNMATCHED_ROUTE } from '../request-scope.js'
+
+/** The part of a Hono app that names a request's route: its router and its path reader. */
+interface RoutedApp {
+  router: { match(method: string, path: string): [readonly unknown[], ...unknown[]] }
+  getPath(request: Request, options?: { env?: unknown }): string
+}
+
+const isRouted = (app: object): app is RoutedApp =>
+  typeof (app as Partial<RoutedApp>).getPath === 'function' && typeof (app as Partial<RoutedApp>).router?.match === 'function'
+
+/**
+ * The route `request` matched in `app`, as `routePath(c, -1)` names it inside the app: the path
+ * of the last handler the router matched (`/items/:id`, never the raw path), or `(unmatched)`.
+ * Read from outside the app by matching again, once, when the response closes: Hono keeps the
+ * match on the request's Context, which only a middleware can see. A fetch app without a Hono
+ * router gets `(unmatched)`.
+ */
+export function matchedRoute(app: object, request: Request, env: unknown): string {
+  if (!isRouted(app)) return UNMATCHED_ROUTE
+  // Hono answers HEAD with its GET route.
+  const method = request.method === 'HEAD' ? 'GET' : request.method
+  const handlers = app.router.match(method, app.getPath(request, { env }))[0]
+  // Each entry is [[handler, { path, method, ... }], params].
+  const last = handlers.at(-1) as [[unknown, { path?: unknown }?]?] | undefined
+  const path = last?.[0]?.[1]?.path
+  return typeof path === 'string' ? path : UNMATCHED_ROUTE
+}
