@@ -95,6 +95,26 @@ describe('BackgroundTasks', () => {
     expect(log).toEqual(['first', 'late'])
   })
 
+  it('runs a task added from inside a running task after it, and one added after the list ran out', async () => {
+    const { runner } = setup()
+    const log: string[] = []
+    const gate = deferred()
+    const tasks = runner.create('r')
+    tasks.add(() => {
+      // Synchronously, while the first task runs: it must wait for the first to finish.
+      tasks.add(() => void log.push('added inside'))
+      log.push('first, sync part')
+      return gate.promise.then(() => void log.push('first, done'))
+    })
+    tasks.start()
+    gate.resolve()
+    await runner.idle()
+    tasks.add(() => void log.push('added later'))
+    await runner.idle()
+    expect(log).toEqual(['first, sync part', 'first, done', 'added inside', 'added later'])
+    expect(tasks.size).toBe(3)
+  })
+
   it('refuses with ERR_BACKGROUND_FULL past maxPending, and accepts again once tasks finish', async () => {
     const { runner } = setup(2)
     const gate = deferred()
