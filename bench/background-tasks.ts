@@ -1,0 +1,76 @@
+/**
+ * What one request's post-response task list costs, without HTTP: create the list, add one no-op
+ * async task, start it (as a response's close does), let it run. Against the least a server can do
+ * instead: call the task and catch its rejection (`void fn().catch(log)`), which has no ordering,
+ * no bound, no count and no drain at shutdown.
+ *
+ *   node --conditions=afterwork-source --import tsx bench/background-tasks.ts [--runs 9] [--n 200000]
+ *
+ * Configurations, alternating within each run: `bare` (the call and catch), `list` (afterwork's
+ * list without the request context) and `context` (with it: `currentRequestId()` inside the task,
+ * through AsyncLocalStorage; on by default from Node 24). Prints ns per request (median of the runs,
+ * min-max) and each configuration over bare, paired per run.
+ */
+import { parseArgs } from 'node:util'
+import { median } from './harness.js'
+import { createService, silentLogger, type AnyService } from 'afterwork'
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, n: { type: 'string', default: '200000' } } })
+const runs = Number(values.runs)
+const n = Number(values.n)
+
+let ran = 0
+async function noopTask(): Promise<void> {
+  ran++
+}
+
+const services = {
+  list: createService({ logger: silentLogger, background: { requestContext: false } }),
+  context: createService({ logger: silentLogger, background: { requestContext: true } }),
+}
+await Promise.all(Object.values(services).map((svc) => svc.start()))
+
+let pending = 0
+const settled = (): void => void pending--
+async function bareRound(): Promise<number> {
+  const started = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) {
+    pending++
+    noopTask().then(settled, settled)
+    if ((i & 63) === 63) while (pending > 0) await undefined
+  }
+  while (pending > 0) await undefined
+  return Number(process.hrtime.bigint() - started) / n
+}
+
+async function listRound(svc: AnyService): Promise<number> {
+  const started = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) {
+    const tasks = svc.createBackgroundTasks('req-1')
+    tasks.add(noopTask)
+    tasks.start()
+    if ((i & 63) === 63) await svc.background.idle()
+  }
+  await svc.background.idle()
+  return Number(process.hrtime.bigint() - started) / n
+}
+
+const configs: Record<string, () => Promise<number>> = {
+  bare: bareRound,
+  list: () => listRound(services.list),
+  context: () => listRound(services.context),
+}
+for (const round of Object.values(configs)) for (let i = 0; i < 5; i++) await round()
+const ns: Record<string, number[]> = { bare: [], list: [], context: [] }
+for (let r = 0; r < runs; r++) for (const [name, round] of Object.entries(configs)) ns[name]?.push(await round())
+
+const fmt = (xs: number[], digits = 0) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`
+console.log(`node ${process.versions.node}, ${runs} runs of ${n} requests; every task ran: ${ran === n * (runs + 5) * 3}`)
+console.log('| config | ns per request | over bare, paired | minus bare, ns |')
+console.log('| --- | --- | --- | --- |')
+for (const [name, xs] of Object.entries(ns)) {
+  const ratio = xs.map((x, i) => x / (ns.bare?.[i] as number))
+  const extra = xs.map((x, i) => x - (ns.bare?.[i] as number))
+  console.log(`| ${name} | ${fmt(xs)} | ${fmt(ratio, 2)} | ${fmt(extra)} |`)
+}
+await Promise.all(Object.values(services).map((svc) => svc.stop()))
