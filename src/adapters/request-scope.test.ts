@@ -1,7 +1,9 @@
 import { createServer, IncomingMessage, request, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
 import { Socket, type AddressInfo } from 'node:net'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { echoRequestId } from './request-scope.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { silentLogger } from '../core/logger.js'
+import { createService } from '../service.js'
+import { closeRequestScope, echoRequestId, openRequestScope } from './request-scope.js'
 
 // Each path answers in one of the ways a framework or a handler writes its headers.
 const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }
@@ -117,3 +119,22 @@ function headerLines(res: ServerResponse): string[] {
   const written = (res as ServerResponse & { _header: string })._header
   return written.split('\r\n').slice(1).filter((line) => line !== '' && !/^(date|connection|transfer-encoding|keep-alive):/i.test(line))
 }
+
+describe('RequestScope', () => {
+  it('makes the task list only when a handler asks for it, and starts it when the scope closes', async () => {
+    const svc = createService({ logger: silentLogger })
+    await svc.start()
+    const made = vi.spyOn(svc, 'createBackgroundTasks')
+    closeRequestScope(openRequestScope(svc, 'quiet'), 'GET', '/', 200)
+    expect(made).not.toHaveBeenCalled()
+    const scope = openRequestScope(svc, 'busy')
+    const ran: string[] = []
+    scope.background.add(() => void ran.push('task'))
+    expect(scope.background).toBe(scope.background)
+    expect(made).toHaveBeenCalledTimes(1)
+    closeRequestScope(scope, 'GET', '/', 200)
+    await svc.background.idle()
+    expect(ran).toEqual(['task'])
+    await svc.stop()
+  })
+})

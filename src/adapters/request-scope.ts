@@ -5,14 +5,28 @@ import type { AnyService, Service } from '../service.js'
 /**
  * One request's afterwork bookkeeping, the same in every adapter: its id, its post-response tasks,
  * and whether the handler threw (for the error count). Adapters open it when the request arrives and
- * close it when the Node response closes.
+ * close it when the Node response closes. The task list is made when a handler first asks for it:
+ * most requests add none, and every object a request allocates costs young-generation GC time.
  */
-export interface RequestScope {
-  service: AnyService
-  requestId: string
-  background: BackgroundTasks
+export class RequestScope {
   /** Set by the adapter's error handler when the handler threw an unexpected error. */
-  threw: boolean
+  threw = false
+  #background: BackgroundTasks | undefined
+
+  constructor(
+    readonly service: AnyService,
+    readonly requestId: string,
+  ) {}
+
+  /** This request's post-response tasks. */
+  get background(): BackgroundTasks {
+    return (this.#background ??= this.service.createBackgroundTasks(this.requestId))
+  }
+
+  /** Starts the request's tasks, if it has a list. */
+  startBackground(): void {
+    this.#background?.start()
+  }
 }
 
 /** The service's state type. */
@@ -108,13 +122,13 @@ function withRequestId(headers: unknown, requestId: string): unknown {
 
 /** Opens the scope of one request whose id is already decided (see `requestIdFrom`). */
 export function openRequestScope(svc: AnyService, requestId: string): RequestScope {
-  return { service: svc, requestId, background: svc.createBackgroundTasks(requestId), threw: false }
+  return new RequestScope(svc, requestId)
 }
 
 /** Counts the request in the service's metrics and starts its post-response tasks. */
 export function closeRequestScope(scope: RequestScope, method: string, route: string, status: number): void {
   scope.service.metrics.recordRequest(method, route, status, scope.threw)
-  scope.background.start()
+  scope.startBackground()
 }
 
 /**

@@ -1,6 +1,6 @@
 import { matchedRoute } from '../adapters/hono/matched-route.js'
 import { RequestBindings } from '../adapters/request-bindings.js'
-import { closeRequestScope, openRequestScope } from '../adapters/request-scope.js'
+import { closeRequestScope } from '../adapters/request-scope.js'
 import { requestIdFrom } from '../core/request-context.js'
 import type { AnyService, Service } from '../service.js'
 
@@ -104,18 +104,17 @@ function makeClient<S extends object>(svc: Service<S>, app: FetchHandler, failur
 
 /** Serves one request to `app` as `serve()` would, with the Response standing in for the Node response. */
 async function host(svc: AnyService, app: FetchHandler, request: Request): Promise<Response> {
-  const scope = openRequestScope(svc, requestIdFrom(request.headers.get('x-request-id')))
-  const bindings = new RequestBindings(scope)
+  const bindings = new RequestBindings(svc, requestIdFrom(request.headers.get('x-request-id')))
   let status = 500
   try {
     const response = await app.fetch(request, bindings as never)
     status = response.status
-    return withRequestId(response, scope.requestId)
+    return withRequestId(response, bindings.requestId)
   } catch (error) {
-    scope.threw = true
+    bindings.threw = true
     throw error
   } finally {
-    closeRequestScope(scope, request.method, matchedRoute(app, request, bindings), status)
+    closeRequestScope(bindings, request.method, matchedRoute(app, request, bindings), status)
   }
 }
 

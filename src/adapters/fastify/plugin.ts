@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { carryScope, closeRequestScope, openRequestScope, requestIdHeader, SCOPE, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
+import { carryScope, closeRequestScope, openRequestScope, requestIdHeader, SCOPE, scopeOf, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
 import { afterworkErrors } from './errors.js'
 
 declare module 'fastify' {
@@ -53,7 +53,12 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
     let closing = false
     const closeIdleSoon = () => setImmediate(() => fastify.server.closeIdleConnections())
     fastify.setGenReqId((req) => requestIdFrom(requestIdHeader(req)))
-    fastify.decorateRequest('background', null as unknown as BackgroundTasks)
+    // A getter, so a request's task list is made only when a handler asks for it.
+    fastify.decorateRequest('background', {
+      getter(this: FastifyRequest) {
+        return scopeOf(this)?.background as BackgroundTasks
+      },
+    })
     // The scope rides on the request (see SCOPE), declared like the other decorations so Fastify's
     // request class has the property from the start.
     fastify.decorateRequest(SCOPE, null)
@@ -68,7 +73,6 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
     fastify.addHook('onRequest', (request, reply, next) => {
       const scope = openRequestScope(svc, request.id)
       carryScope(request, scope)
-      request.background = scope.background
       // Through Fastify's own headers: one set on reply.raw would make Node merge every header
       // Fastify writes, one setHeader() at a time.
       void reply.header('x-request-id', request.id)

@@ -2,7 +2,7 @@ import type { HttpBindings } from '@hono/node-server'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
 import { RequestBindings } from '../request-bindings.js'
-import { closeRequestScope, echoRequestId, openRequestScope, requestIdHeader } from '../request-scope.js'
+import { closeRequestScope, echoRequestId, requestIdHeader } from '../request-scope.js'
 import { matchedRoute } from './matched-route.js'
 
 /** Anything with a Fetch-style handler: a Hono app. */
@@ -17,11 +17,10 @@ export interface FetchApp {
  */
 export function servedFetch(svc: AnyService, app: FetchApp): (request: Request, env: HttpBindings) => Response | Promise<Response> {
   return function afterworkFetch(request, { incoming, outgoing }) {
-    const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(incoming)))
-    echoRequestId(outgoing, scope.requestId)
-    const bindings = new RequestBindings(scope, incoming, outgoing)
+    const bindings = new RequestBindings(svc, requestIdFrom(requestIdHeader(incoming)), incoming, outgoing)
+    echoRequestId(outgoing, bindings.requestId)
     // on, not once: a response closes once, and once() allocates a wrapper per request.
-    outgoing.on('close', () => closeRequestScope(scope, request.method, matchedRoute(app, request, bindings), outgoing.statusCode))
+    outgoing.on('close', () => closeRequestScope(bindings, request.method, matchedRoute(app, request, bindings), outgoing.statusCode))
     return app.fetch(request, bindings as never)
   }
 }

@@ -3,7 +3,7 @@ import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
 import { answerNodeError } from '../error-response.js'
-import { closeOnResponseClose, echoRequestId, openRequestScope, requestIdHeader, UNMATCHED_ROUTE, type RequestScope, type StateOf } from '../request-scope.js'
+import { closeOnResponseClose, echoRequestId, RequestScope, requestIdHeader, UNMATCHED_ROUTE, type StateOf } from '../request-scope.js'
 import type { RequestListener } from './serve.js'
 
 /** What a handler wrapped by {@link withAfterwork} receives besides the request and response. */
@@ -24,20 +24,12 @@ export interface NodeContext<S> {
 /** A request handler with the afterwork context; it may return a promise. */
 export type NodeHandler<S> = (req: IncomingMessage, res: ServerResponse, ctx: NodeContext<S>) => unknown
 
-class Context<S> implements NodeContext<S> {
-  readonly background: BackgroundTasks
-  readonly requestId: string
+/** The handler's `ctx` is the request's scope itself: one object per request. */
+class Context<S> extends RequestScope implements NodeContext<S> {
   route = UNMATCHED_ROUTE
-  readonly #svc: AnyService
-
-  constructor(svc: AnyService, scope: RequestScope) {
-    this.#svc = svc
-    this.background = scope.background
-    this.requestId = scope.requestId
-  }
 
   get state(): S {
-    return this.#svc.state as S
+    return this.service.state as S
   }
 }
 
@@ -60,18 +52,17 @@ class Context<S> implements NodeContext<S> {
  */
 export function withAfterwork<T extends AnyService>(svc: T, handler: NodeHandler<StateOf<T>>): RequestListener {
   return function afterworkListener(req, res) {
-    const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(req)))
-    const ctx = new Context<StateOf<T>>(svc, scope)
-    echoRequestId(res, scope.requestId)
-    closeOnResponseClose(res, scope, req.method ?? 'GET', () => ctx.route)
+    const ctx = new Context<StateOf<T>>(svc, requestIdFrom(requestIdHeader(req)))
+    echoRequestId(res, ctx.requestId)
+    closeOnResponseClose(res, ctx, req.method ?? 'GET', () => ctx.route)
     let outcome: unknown
     try {
       outcome = handler(req, res, ctx)
     } catch (error) {
-      answer(res, error, scope)
+      answer(res, error, ctx)
       return
     }
-    if (outcome instanceof Promise) outcome.catch((error: unknown) => answer(res, error, scope))
+    if (outcome instanceof Promise) outcome.catch((error: unknown) => answer(res, error, ctx))
   }
 }
 
