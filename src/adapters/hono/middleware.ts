@@ -4,7 +4,6 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import type { RequestBindings } from '../request-bindings.js'
 import { carryScope, closeRequestScope, echoRequestId, openRequestScope, requestIdHeader, scopeOf, type RequestScope, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
@@ -57,7 +56,7 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
       carryScope(c, hosted)
       c.set('requestId', hosted.requestId)
       c.set('background', hosted.background)
-      c.set('state', (c.env as RequestBindings<StateOf<T>>).state)
+      c.set('state', hosted.service.state as StateOf<T>)
       return next()
     }
     const incoming = c.env?.incoming
