@@ -132,9 +132,25 @@ describe('RequestScope', () => {
     scope.background.add(() => void ran.push('task'))
     expect(scope.background).toBe(scope.background)
     expect(made).toHaveBeenCalledTimes(1)
+    // Every microtask a started task would have needed has run by the next macrotask.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(ran).toEqual([])
     closeRequestScope(scope, 'GET', '/', 200)
     await svc.background.idle()
     expect(ran).toEqual(['task'])
+    await svc.stop()
+  })
+
+  it('runs a task added after the scope closed, when the list was first asked for then', async () => {
+    const svc = createService({ logger: silentLogger })
+    await svc.start()
+    const scope = openRequestScope(svc, 'late')
+    closeRequestScope(scope, 'GET', '/', 200)
+    const ran: string[] = []
+    scope.background.add(() => void ran.push('late task'))
+    await svc.background.idle()
+    expect(ran).toEqual(['late task'])
+    expect(svc.background.stats.pending).toBe(0)
     await svc.stop()
   })
 })

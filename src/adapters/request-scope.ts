@@ -11,20 +11,31 @@ import type { AnyService, Service } from '../service.js'
 export class RequestScope {
   /** Set by the adapter's error handler when the handler threw an unexpected error. */
   threw = false
+  /**
+   * The route the framework matched, when only code inside the app can name it (the Hono
+   * middleware sets it); the host that closes the scope reads it then.
+   */
+  matchedRoute: (() => string) | undefined = undefined
   #background: BackgroundTasks | undefined
+  #closed = false
 
   constructor(
     readonly service: AnyService,
     readonly requestId: string,
   ) {}
 
-  /** This request's post-response tasks. */
+  /** This request's post-response tasks; a list first asked for after the response closed starts at once. */
   get background(): BackgroundTasks {
-    return (this.#background ??= this.service.createBackgroundTasks(this.requestId))
+    if (this.#background === undefined) {
+      this.#background = this.service.createBackgroundTasks(this.requestId)
+      if (this.#closed) this.#background.start()
+    }
+    return this.#background
   }
 
-  /** Starts the request's tasks, if it has a list. */
+  /** The response closed: starts the request's tasks, now or, for a list made later, when it is made. */
   startBackground(): void {
+    this.#closed = true
     this.#background?.start()
   }
 }

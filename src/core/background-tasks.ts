@@ -163,7 +163,7 @@ export class BackgroundRunner {
 export class BackgroundTasks {
   readonly requestId: string
   readonly #runner: BackgroundRunner
-  /** Added and not yet run; the running loop reads it live. */
+  /** This run's tasks, the finished ones included; the running loop reads it live. */
   #entries: Entry[] | undefined
   #added = 0
   #started = false

@@ -104,7 +104,8 @@ function makeClient<S extends object>(svc: Service<S>, app: FetchHandler, failur
 
 /** Serves one request to `app` as `serve()` would, with the Response standing in for the Node response. */
 async function host(svc: AnyService, app: FetchHandler, request: Request): Promise<Response> {
-  const bindings = new RequestBindings(svc, requestIdFrom(request.headers.get('x-request-id')))
+  // The first id when the header is repeated (Headers joins them with ', '), as serve() takes it.
+  const bindings = new RequestBindings(svc, requestIdFrom(request.headers.get('x-request-id')?.split(',')[0]?.trim()))
   let status = 500
   try {
     const response = await app.fetch(request, bindings as never)
@@ -114,18 +115,23 @@ async function host(svc: AnyService, app: FetchHandler, request: Request): Promi
     bindings.threw = true
     throw error
   } finally {
-    closeRequestScope(bindings, request.method, matchedRoute(app, request, bindings), status)
+    // Counted only when the route is known (the middleware's, or the Hono app's router): any other
+    // fetch app (a wrapper, another framework behind a bridge) may count its requests itself.
+    const route = bindings.matchedRoute?.() ?? matchedRoute(app, request, bindings)
+    if (route === undefined) bindings.startBackground()
+    else closeRequestScope(bindings, request.method, route, status)
   }
 }
 
 /** The response with `x-request-id` among its headers, unless the app sent its own. */
 function withRequestId(response: Response, requestId: string): Response {
-  if (response.headers.has('x-request-id')) return response
+  // Response.error() (status 0) can neither change its headers nor be copied.
+  if (response.status === 0 || response.headers.has('x-request-id')) return response
   try {
     response.headers.set('x-request-id', requestId)
     return response
   } catch {
-    // Headers of Response.redirect() and Response.error() are immutable: answer a copy.
+    // Headers of Response.redirect() are immutable: answer a copy.
     const copy = new Response(response.body, response)
     copy.headers.set('x-request-id', requestId)
     return copy

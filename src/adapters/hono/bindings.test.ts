@@ -70,6 +70,23 @@ describe('serve() without the middleware', () => {
   })
 })
 
+describe('serve() given a wrapper around the app', () => {
+  it('labels the route the middleware saw when the wrapper passes env on', async () => {
+    const svc = service()
+    const app = new Hono<AfterworkEnv<typeof svc>>()
+    app.use(afterwork(svc))
+    app.get('/items/:id', (c) => c.text(c.req.param('id')))
+    const handle = await serve(svc, { fetch: app.fetch }, { port: 0, signals: false })
+    onTestFinished(() => handle.stop())
+    const closed = responsesClosed(handle.server, 1)
+    expect((await send(handle.url, { path: '/items/5' })).status).toBe(200)
+    await closed
+    const text = await svc.metrics.prometheus()
+    expect(text).toContain('afterwork_http_requests_total{method="GET",route="/items/:id",status_class="2xx"} 1\n')
+    expect(text).not.toContain('(unmatched)')
+  })
+})
+
 describe('the test client', () => {
   it('hands an app without the middleware the same c.env, echoes the id, and counts the route', async () => {
     const svc = service()
@@ -83,11 +100,15 @@ describe('the test client', () => {
     })
   })
 
-  it('echoes the id on a response whose headers cannot change, and counts a fetch that throws as a 500 error', async () => {
+  it('serves any fetch app: the id echoed even on immutable headers, Response.error() as it is, a throw rethrown, tasks run, nothing counted for an app with no Hono router', async () => {
     const svc = service()
+    const ran: string[] = []
     const app = {
-      fetch(request: Request) {
-        if (new URL(request.url).pathname === '/away') return Response.redirect('http://test/elsewhere', 302)
+      fetch(request: Request, env: { background: { add(fn: () => void): void } }) {
+        const path = new URL(request.url).pathname
+        env.background.add(() => void ran.push(path))
+        if (path === '/away') return Response.redirect('http://test/elsewhere', 302)
+        if (path === '/error') return Response.error()
         throw new Error('no app here')
       },
     }
@@ -95,10 +116,20 @@ describe('the test client', () => {
       const res = await client.get('/away', { headers: { 'x-request-id': 'req-r' } })
       expect(res.status).toBe(302)
       expect(res.headers.get('x-request-id')).toBe('req-r')
+      expect((await client.get('/error')).type).toBe('error')
       await expect(client.get('/broken')).rejects.toThrow('no app here')
-      const text = await svc.metrics.prometheus()
-      expect(text).toContain('afterwork_http_requests_total{method="GET",route="(unmatched)",status_class="3xx"} 1')
-      expect(text).toContain('afterwork_http_errors_total{method="GET",route="(unmatched)",status_class="5xx"} 1')
+      await client.drainBackground()
+      expect(ran).toEqual(['/away', '/error', '/broken'])
+      // Such an app (a bridge to another framework, say) may count its requests itself.
+      expect(await svc.metrics.prometheus()).not.toContain('afterwork_http_requests_total{')
+    })
+  })
+
+  it('takes the first of repeated x-request-id headers, as serve() does', async () => {
+    const svc = service()
+    await withTestClient(svc, appWithoutMiddleware(), async (client) => {
+      const headers = new Headers([['x-request-id', 'req-1'], ['x-request-id', 'req-2']])
+      expect((await client.get('/items/1', { headers })).headers.get('x-request-id')).toBe('req-1')
     })
   })
 })
@@ -120,11 +151,11 @@ describe('matchedRoute', () => {
     expect(matchedRoute(app, request('/api/items/1', 'POST'), {})).toBe('/*')
   })
 
-  it('is (unmatched) when nothing matched, or the app has no Hono router', () => {
+  it('is (unmatched) when nothing matched, and undefined when the app has no Hono router', () => {
     const app = new Hono()
     app.get('/', (c) => c.text('root'))
     expect(matchedRoute(app, request('/missing'), {})).toBe('(unmatched)')
-    expect(matchedRoute({ fetch: () => new Response('ok') }, request('/'), {})).toBe('(unmatched)')
+    expect(matchedRoute({ fetch: () => new Response('ok') }, request('/'), {})).toBeUndefined()
   })
 })
 

@@ -13,11 +13,11 @@ const isRouted = (app: object): app is RoutedApp =>
  * The route `request` matched in `app`, as `routePath(c, -1)` names it inside the app: the path
  * of the last handler the router matched (`/items/:id`, never the raw path), or `(unmatched)`.
  * Read from outside the app by matching again, once, when the response closes: Hono keeps the
- * match on the request's Context, which only a middleware can see. A fetch app without a Hono
- * router gets `(unmatched)`.
+ * match on the request's Context, which only a middleware can see. Undefined when `app` has no
+ * Hono router (a `{ fetch }` wrapper, another framework).
  */
-export function matchedRoute(app: object, request: Request, env: unknown): string {
-  if (!isRouted(app)) return UNMATCHED_ROUTE
+export function matchedRoute(app: object, request: Request, env: unknown): string | undefined {
+  if (!isRouted(app)) return undefined
   // Hono answers HEAD with its GET route.
   const method = request.method === 'HEAD' ? 'GET' : request.method
   const handlers = app.router.match(method, app.getPath(request, { env }))[0]

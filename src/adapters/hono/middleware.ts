@@ -20,8 +20,9 @@ export interface AfterworkVariables<S> {
 
 /**
  * The Hono `Env` for an app using afterwork: `new Hono<AfterworkEnv<typeof svc>>()` types
- * `c.env.background`, `c.env.state` and `c.env.requestId` (set by afterwork's `serve()` and the test
- * client) and the same three on `c.var` (set by the `afterwork(svc)` middleware).
+ * `c.env.background`, `c.env.state` and `c.env.requestId` and the same three on `c.var`. The
+ * `c.env` ones exist only when afterwork's `serve()` or the test client hosts the app; the `c.var`
+ * ones wherever the `afterwork(svc)` middleware runs. A type cannot tell how the app is served.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches any Service
 export type AfterworkEnv<T extends Service<any>> = {
@@ -52,8 +53,10 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
   return function afterworkMiddleware(c, next) {
     const hosted = c.env ? scopeOf(c.env) : undefined
     if (hosted) {
-      // The host opened the scope, echoes the id and closes the scope when the response is done.
+      // The host opened the scope, echoes the id and closes the scope when the response is done;
+      // the route is named here, where the match is known, in case the host was handed a wrapper.
       carryScope(c, hosted)
+      hosted.matchedRoute = () => routePath(c, -1)
       c.set('requestId', hosted.requestId)
       c.set('background', hosted.background)
       c.set('state', hosted.service.state as StateOf<T>)
