@@ -110,9 +110,11 @@ describe('BackgroundTasks', () => {
     gate.resolve()
     await runner.idle()
     tasks.add(() => void log.push('added later'))
+    tasks.add(() => void log.push('added later, second'))
+    log.push('add() returned')
     await runner.idle()
-    expect(log).toEqual(['first, sync part', 'first, done', 'added inside', 'added later'])
-    expect(tasks.size).toBe(3)
+    expect(log).toEqual(['first, sync part', 'first, done', 'added inside', 'add() returned', 'added later', 'added later, second'])
+    expect(tasks.size).toBe(4)
   })
 
   it('refuses with ERR_BACKGROUND_FULL past maxPending, and accepts again once tasks finish', async () => {

@@ -203,8 +203,13 @@ export class BackgroundTasks {
     // A literal of one: pushing onto [] reserves room for 17.
     if (this.#entries === undefined) this.#entries = [entry]
     else this.#entries.push(entry)
-    // Added after the list ran out (from a later callback of one of its tasks, say): run it now.
-    if (this.#started && !this.#running) this.#run(this.#entries)
+    // Added after the list ran out (from a later callback of one of its tasks, say): run it once
+    // the caller's turn is over, never inside add(); later adds in this turn join the same run.
+    if (this.#started && !this.#running) {
+      this.#running = true
+      const entries = this.#entries
+      queueMicrotask(() => this.#run(entries))
+    }
   }
 
   /** How many tasks were added. */
