@@ -15,7 +15,7 @@ export class RequestScope {
    * The route the framework matched, when only code inside the app can name it (the Hono
    * middleware sets it); the host that closes the scope reads it then.
    */
-  matchedRoute: (() => string) | undefined = undefined
+  routeInApp: (() => string) | undefined = undefined
   #background: BackgroundTasks | undefined
   #closed = false
 

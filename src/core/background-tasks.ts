@@ -125,12 +125,13 @@ export class BackgroundRunner {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as Entry
       const fn = typeof entry === 'function' ? entry : entry.fn
+      const args = typeof entry === 'function' ? undefined : (entry.args as never[])
       // Timed only for a listener: reading the clock was a tenth of a task's cost (Node 20).
       const timed = events.has('background:succeeded') || events.has('background:failed')
       const started = timed ? clock.monotonic() : 0
       this.#running++
       try {
-        await (typeof entry === 'function' ? entry() : entry.fn(...(entry.args as never[])))
+        await (args === undefined ? fn() : fn(...args))
         this.#succeeded++
         if (events.has('background:succeeded')) {
           events.emit('background:succeeded', { requestId: tasks.requestId, task: fn.name || 'anonymous', durationMs: timed ? clock.monotonic() - started : 0 })

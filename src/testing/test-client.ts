@@ -1,4 +1,4 @@
-import { matchedRoute } from '../adapters/hono/matched-route.js'
+import { hostedRoute } from '../adapters/hono/matched-route.js'
 import { RequestBindings } from '../adapters/request-bindings.js'
 import { closeRequestScope } from '../adapters/request-scope.js'
 import { requestIdFrom } from '../core/request-context.js'
@@ -117,7 +117,7 @@ async function host(svc: AnyService, app: FetchHandler, request: Request): Promi
   } finally {
     // Counted only when the route is known (the middleware's, or the Hono app's router): any other
     // fetch app (a wrapper, another framework behind a bridge) may count its requests itself.
-    const route = bindings.matchedRoute?.() ?? matchedRoute(app, request, bindings)
+    const route = hostedRoute(app, request, bindings)
     if (route === undefined) bindings.startBackground()
     else closeRequestScope(bindings, request.method, route, status)
   }

@@ -3,7 +3,7 @@ import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
 import { RequestBindings } from '../request-bindings.js'
 import { closeRequestScope, echoRequestId, requestIdHeader, UNMATCHED_ROUTE } from '../request-scope.js'
-import { matchedRoute } from './matched-route.js'
+import { hostedRoute } from './matched-route.js'
 
 /**
  * Anything with a Fetch-style handler: a Hono app. Pass the app itself, whose router names each
@@ -24,12 +24,7 @@ export function servedFetch(svc: AnyService, app: FetchApp): (request: Request, 
     const bindings = new RequestBindings(svc, requestIdFrom(requestIdHeader(incoming)), incoming, outgoing)
     echoRequestId(outgoing, bindings.requestId)
     // on, not once: a response closes once, and once() allocates a wrapper per request.
-    outgoing.on('close', () => closeRequestScope(bindings, request.method, routeOf(app, request, bindings), outgoing.statusCode))
+    outgoing.on('close', () => closeRequestScope(bindings, request.method, hostedRoute(app, request, bindings) ?? UNMATCHED_ROUTE, outgoing.statusCode))
     return app.fetch(request, bindings as never)
   }
-}
-
-/** The route label: what the middleware saw inside the app, else the app's router matched again. */
-function routeOf(app: FetchApp, request: Request, bindings: RequestBindings): string {
-  return bindings.matchedRoute?.() ?? matchedRoute(app, request, bindings) ?? UNMATCHED_ROUTE
 }

@@ -1,4 +1,4 @@
-import { UNMATCHED_ROUTE } from '../request-scope.js'
+import { UNMATCHED_ROUTE, type RequestScope } from '../request-scope.js'
 
 /** The part of a Hono app that names a request's route: its router and its path reader. */
 interface RoutedApp {
@@ -25,4 +25,13 @@ export function matchedRoute(app: object, request: Request, env: unknown): strin
   const last = handlers.at(-1) as [[unknown, { path?: unknown }?]?] | undefined
   const path = last?.[0]?.[1]?.path
   return typeof path === 'string' ? path : UNMATCHED_ROUTE
+}
+
+/**
+ * The route label of a request a host (`serve()`, the test client) served to `app`: the one the
+ * middleware saw inside the app, else the app's router matched again; undefined when neither can
+ * name it (a `{ fetch }` wrapper with no middleware inside).
+ */
+export function hostedRoute(app: object, request: Request, scope: RequestScope): string | undefined {
+  return scope.routeInApp?.() ?? matchedRoute(app, request, scope)
 }

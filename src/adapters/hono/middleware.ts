@@ -56,7 +56,7 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
       // The host opened the scope, echoes the id and closes the scope when the response is done;
       // the route is named here, where the match is known, in case the host was handed a wrapper.
       carryScope(c, hosted)
-      hosted.matchedRoute = () => routePath(c, -1)
+      hosted.routeInApp = () => routePath(c, -1)
       c.set('requestId', hosted.requestId)
       c.set('background', hosted.background)
       c.set('state', hosted.service.state as StateOf<T>)
