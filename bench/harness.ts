@@ -97,8 +97,17 @@ export function emit<T>(result: T | { event: 'started' }): void {
 }
 
 /** Spawns `script` as a child measurement and returns its "started" event and result as they come. */
+/**
+ * The `--conditions` flags this process was started with, for the processes it starts: with
+ * `--conditions=afterwork-source` they run afterwork from `src/` through tsx, without it from the
+ * built `dist/` (`npm run build` first), which is what users run.
+ */
+export function afterworkConditions(): string[] {
+  return process.execArgv.filter((arg) => arg.startsWith('--conditions'))
+}
+
 export function spawnChild<R>(script: string, args: string[]): { child: ChildProcess; started: Promise<void>; result: Promise<R> } {
-  const child = spawn(process.execPath, ['--conditions=afterwork-source', '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...afterworkConditions(), '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> })
   const started = deferred<void>()
   const result = deferred<R>()

@@ -49,7 +49,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
-import type { AnyService } from 'afterwork'
+import type { AnyService, WorkerOptions } from 'afterwork'
 import { bullConnection, cpuUs, deferred, emit, epochNow, paced, postgresCpuUs, redisCpuUs, spawnChild } from './harness.js'
 
 // Only types are exported: importing a value would run a measurement in the importing process.
@@ -140,6 +140,8 @@ interface Flags {
   cap: number
   /** afterwork's worker prefetch; undefined: its default. */
   prefetch: number | undefined
+  /** afterwork's worker.retention.succeeded; undefined: its default. */
+  retentionSucceeded: number | string | undefined
 }
 
 const TASK = 'noop'
@@ -174,6 +176,7 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       marks: { type: 'string', default: '' },
       cap: { type: 'string', default: '0' },
       prefetch: { type: 'string', default: '' },
+      'retention-succeeded': { type: 'string', default: '' },
     },
   })
   const [measure, impl] = positionals
@@ -206,6 +209,8 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       marks: values.marks === '' ? [] : values.marks.split(',').map((m) => int('marks', m)),
       cap: int('cap', values.cap),
       prefetch: values.prefetch === '' ? undefined : int('prefetch', values.prefetch),
+      // A bare number is milliseconds, as afterwork's Duration takes it; anything else is passed as text ('1h').
+      retentionSucceeded: values['retention-succeeded'] === '' ? undefined : /^\d+$/.test(values['retention-succeeded']) ? Number(values['retention-succeeded']) : values['retention-succeeded'],
     },
   }
 }
@@ -266,7 +271,7 @@ async function pollUntilNone(unfinished: () => Promise<number>): Promise<number>
 // ---------------------------------------------------------------------------------------------
 // afterwork
 
-async function afterworkService(flags: Flags, worker: false | { concurrency: number; prefetch?: number }, handler: (p: Payload) => void = () => {}) {
+async function afterworkService(flags: Flags, worker: false | WorkerOptions, handler: (p: Payload) => void = () => {}) {
   const { createService, silentLogger } = await import('afterwork')
   const { postgres } = await import('afterwork/postgres')
   const svc = createService({
@@ -473,7 +478,11 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
   let c0: number
   switch (impl) {
     case 'afterwork': {
-      const { svc } = await afterworkService(flags, { concurrency, ...(flags.prefetch === undefined ? {} : { prefetch: flags.prefetch }) })
+      const { svc } = await afterworkService(flags, {
+        concurrency,
+        ...(flags.prefetch === undefined ? {} : { prefetch: flags.prefetch }),
+        ...(flags.retentionSucceeded === undefined ? {} : { retention: { succeeded: flags.retentionSucceeded } }),
+      })
       svc.on('job:running', () => counter.started())
       // Emitted once the outcome is committed.
       svc.on('job:succeeded', () => counter.hit())
@@ -484,7 +493,8 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
       end = await finishedOrCapped()
       doneAt = end.at
       s1 = await storeCpu()
-      succeeded = await afterworkCount(svc, 'succeeded')
+      // With retention.succeeded 0 a succeeded job is deleted as its outcome is stored: none may be left.
+      succeeded = flags.retentionSucceeded === 0 ? jobs - (await afterworkCount(svc)) : await afterworkCount(svc, 'succeeded')
       await svc.stop()
       break
     }

@@ -7,6 +7,7 @@
  *   PATH="$NODE24"/bin:$PATH \
  *   node --conditions=afterwork-source --import tsx bench/queue-postgres.ts [--runs 5] [--jobs 10000]
  *     [--batch 1000] [--concurrency 10,50] [--latency-jobs 100] [--gap 10] [--cap 10000] [--prefetch N]
+ *     [--retention-succeeded 0]
  *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-runs 3] [--deep-analyze]
  *     [--only enqueue,drain,latency,deep] [--impls afterwork,graphile,graphile-batch,pgboss,pgboss-fast,bullmq]
  *     [--url postgres://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379]
@@ -21,6 +22,9 @@
  *    library's is detected). pg-boss with its defaults waits 2 s after each one-job fetch, so its
  *    drains stop after `cap` ms and report the rate up to then. `--prefetch N` sets afterwork's
  *    worker prefetch (graphile-worker's batching mode holds a local queue of 500).
+ *    `--retention-succeeded 0` sets afterwork's `worker.retention.succeeded` in the drains: 0 deletes
+ *    each succeeded job as its outcome is written, as graphile-worker does (afterwork keeps them 7
+ *    days by default).
  * 3. latency: `latency-jobs` jobs enqueued `gap` ms apart; pick-up = handler start minus the time
  *    taken just before the enqueue call; worker concurrency 10. `same`: producer and worker in one
  *    process (afterwork starts the job on the enqueue's in-process wake-up); `separate`: the worker
@@ -36,6 +40,10 @@
  * PostgreSQL, Redis and the shared machine's other load share its cores, so CPU time per job (the
  * worker process's and the database server's) is reported beside the wall-clock rates.
  *
+ * The orchestrator's `--conditions` flag is passed on: with `--conditions=afterwork-source` afterwork
+ * runs from src/ through tsx; without it, from the built dist/ (`npm run build` first), as users run
+ * it and as the anchors run their compiled JavaScript.
+ *
  * Prints markdown tables on stdout (progress goes to stderr) and writes every run's raw figures to
  * bench/results/queue-postgres-<date>.json.
  */
@@ -46,7 +54,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import type { DrainResult, EnqueueResult, FillResult, Impl, LatencyResult, WorkerResult } from './queue-postgres-worker.js'
-import { fmtSpread, fmtValues, latencyPercentiles, num, paired, rate, runJsonChild, verdict, warningsReport, sourceVersion, spread } from './harness.js'
+import { afterworkConditions, fmtSpread, fmtValues, latencyPercentiles, num, paired, rate, runJsonChild, verdict, warningsReport, sourceVersion, spread } from './harness.js'
 
 const allGroups = ['enqueue', 'drain', 'latency', 'deep'] as const
 type Group = (typeof allGroups)[number]
@@ -70,6 +78,8 @@ interface Settings {
   cap: number
   /** afterwork's worker prefetch in the drains (`--prefetch`); unset: its default. */
   prefetch: number | undefined
+  /** afterwork's `worker.retention.succeeded` in the drains (`--retention-succeeded`); unset: its default. */
+  retentionSucceeded: string | undefined
   deep: number
   shallow: number
   deepClaims: number
@@ -106,6 +116,7 @@ function readSettings(): Settings {
       gap: { type: 'string', default: '10' },
       cap: { type: 'string', default: '10000' },
       prefetch: { type: 'string', default: '' },
+      'retention-succeeded': { type: 'string', default: '' },
       deep: { type: 'string', default: '1000000' },
       shallow: { type: 'string', default: '1000' },
       'deep-claims': { type: 'string', default: '10000' },
@@ -138,6 +149,7 @@ function readSettings(): Settings {
     gap: int('gap', values.gap),
     cap: int('cap', values.cap),
     prefetch: values.prefetch === '' ? undefined : int('prefetch', values.prefetch),
+    retentionSucceeded: values['retention-succeeded'] === '' ? undefined : values['retention-succeeded'],
     deep: int('deep', values.deep),
     shallow: int('shallow', values.shallow),
     deepClaims: int('deep-claims', values['deep-claims']),
@@ -199,7 +211,7 @@ function freshStore(s: Settings, impl: Impl): { args: string[]; cleanup: () => P
 /** Runs one measurement in a fresh process and returns the JSON line it prints last. */
 async function runWorker<R extends WorkerResult>(args: string[], round: number, s: Settings): Promise<Run<R>> {
   const load = loadavg()[0] as number
-  const argv = ['--conditions=afterwork-source', '--import', 'tsx', workerScript, ...args, '--url', s.url, '--redis', s.redis]
+  const argv = [...afterworkConditions(), '--import', 'tsx', workerScript, ...args, '--url', s.url, '--redis', s.redis]
   // JSON has no NaN: the worker's NaN (no such time) arrives as null.
   const { result, warnings } = await runJsonChild<R>(argv, { label: args.join(' '), nullIsNaN: true })
   return { ...result, round, load, warnings }
@@ -280,6 +292,7 @@ async function fillAndDrain(s: Settings, impl: Impl, jobs: number, concurrency: 
     const filled = await runWorker<FillResult>(['fill', impl, ...store.args, '--jobs', String(jobs), '--batch', String(fillBatch)], round, s)
     const cap = impl === 'pgboss' ? ['--cap', String(s.cap)] : []
     if (impl === 'afterwork' && s.prefetch !== undefined) cap.push('--prefetch', String(s.prefetch))
+    if (impl === 'afterwork' && s.retentionSucceeded !== undefined) cap.push('--retention-succeeded', s.retentionSucceeded)
     const run = await runWorker<DrainResult>(['drain', impl, ...store.args, '--jobs', String(jobs), '--concurrency', String(concurrency), ...cap, ...extra], round, s)
     return { ...run, fillMs: filled.ms }
   } finally {

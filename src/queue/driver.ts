@@ -49,8 +49,11 @@ export interface QueueDriver<Tx = never> {
   jobCounts(params?: { queue?: string }): Promise<JobCount[]>
   /** Records progress of a running job. */
   jobProgress(params: { id: string; workerId: string; fraction: number; message?: string }): Promise<void>
-  /** Deletes finished jobs that finished before `before`, at most `limit`. Returns how many. */
-  jobPrune(params: { before: number; limit: number }): Promise<number>
+  /**
+   * Deletes finished jobs that finished before `before` (succeeded ones: before `succeededBefore`
+   * when given), at most `limit`. Returns how many.
+   */
+  jobPrune(params: { before: number; succeededBefore?: number; limit: number }): Promise<number>
 
   /**
    * Registers or refreshes a worker identity. Refused (`ok: false`) when another process holds it
@@ -68,6 +71,12 @@ export interface QueueDriver<Tx = never> {
   scheduleFire(params: { schedule: string; slot: number; job: JobInsert; now?: number }): Promise<{ won: boolean; jobId?: string }>
   /** The latest slot claimed for a schedule, so a restart knows which slots ran. */
   scheduleLastSlot(params: { schedule: string }): Promise<number | null>
+
+  /**
+   * Optional: the worker's claim and completion batch sizes on this store, where a round trip costs
+   * more than SQLite's or memory's in-process calls (PostgreSQL). A worker's own options win.
+   */
+  readonly batchDefaults?: { claimBatch: number; completionBatch: number }
 
   /**
    * Optional: calls `onWake` when jobs may have been inserted in `queue` by another process. Without
@@ -130,7 +139,11 @@ export interface JobRow {
 
 /** The outcome of one attempt. */
 export type Completion =
-  | { id: string; outcome: 'succeeded'; result: string | null }
+  /**
+   * `discard`: delete the job instead of keeping it `succeeded` (the worker keeps succeeded jobs for
+   * no time). A job with a rate key is kept all the same: its start counts against its rate window.
+   */
+  | { id: string; outcome: 'succeeded'; result: string | null; discard?: boolean }
   /** `retryAt` set: the job waits in `retrying` for another attempt; unset: it is `failed`. */
   | { id: string; outcome: 'failed'; error: ErrorInfo; retryAt?: number }
   | { id: string; outcome: 'cancelled'; error?: ErrorInfo }

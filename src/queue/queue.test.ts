@@ -48,6 +48,29 @@ describe('durable tasks on the memory driver', () => {
     await svc.stop()
   })
 
+  it("retention { succeeded: 0 } deletes a succeeded job as its outcome is written; failed ones stay for the failed retention", async () => {
+    const clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'))
+    const svc = createService({ logger: silentLogger, clock, queue: memory(), worker: { retention: { succeeded: 0, failed: '1d' } } })
+    const succeeded: string[] = []
+    svc.on('job:succeeded', (e) => succeeded.push(e.id))
+    const ok = svc.task('ok', { schema: z.object({}) }, async () => 'done')
+    const bad = svc.task('bad', { schema: z.object({}), retry: { attempts: 1 } }, async () => {
+      throw new Error('no')
+    })
+    await svc.start()
+    const a = await ok.enqueue({})
+    const b = await bad.enqueue({})
+    await svc.queue.drain()
+    expect(succeeded).toEqual([a.id])
+    expect(await ok.get(a.id)).toBeUndefined()
+    expect(await bad.get(b.id)).toMatchObject({ state: 'failed' })
+    await svc.stop()
+  })
+
+  it('refuses a retention that is not a duration, naming the option', () => {
+    expect(() => createService({ logger: silentLogger, queue: memory(), worker: { retention: { succeeded: 'soon' } } })).toThrow(/worker\.retention\.succeeded/)
+  })
+
   it('refuses an invalid payload naming the field, and stores nothing', async () => {
     const { svc } = setup()
     const email = svc.task('send-email', { schema: Email }, async () => {})

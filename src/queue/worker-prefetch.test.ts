@@ -40,6 +40,7 @@ function gates() {
  */
 function spiedStore(store: QueueDriver) {
   const claims: number[] = []
+  const completions: number[] = []
   let hold: Deferred<void> | undefined
   let notify: ((queue: string) => void) | undefined
   const driver = new Proxy(store, {
@@ -50,6 +51,12 @@ function spiedStore(store: QueueDriver) {
           const rows = await target.jobClaim(params)
           if (hold) await hold.promise
           return rows
+        }
+      }
+      if (key === 'jobCompleteMany') {
+        return async (params: Parameters<QueueDriver['jobCompleteMany']>[0]) => {
+          completions.push(params.completions.length)
+          await target.jobCompleteMany(params)
         }
       }
       if (key === 'listen') {
@@ -64,6 +71,8 @@ function spiedStore(store: QueueDriver) {
   return {
     driver,
     claims,
+    /** The size of each jobCompleteMany call. */
+    completions,
     /** Claims from now on wait after reading the store until `release()`. */
     holdClaims: () => (hold = deferred()),
     release: () => {
@@ -467,6 +476,33 @@ describe('Worker adaptive prefetch (issue 7)', () => {
     expect(ran.length).toBeGreaterThanOrEqual(40)
     expect(Math.max(...spy.claims)).toBeLessThanOrEqual(12)
     expect(Math.max(...buffered)).toBeLessThanOrEqual(10)
+  })
+
+  it("claims and completes in the store's batch sizes (PostgreSQL's are larger), unless the worker sets its own", async () => {
+    const jobs = Array.from({ length: 1_500 }, (_, n) => n)
+    const big = () => Object.assign(memory(), { batchDefaults: { claimBatch: 300, completionBatch: 250 } })
+    {
+      const { svc, spy, gate, ran, settle, enqueue } = setup({ concurrency: 2 }, { store: big() })
+      gate.openAll()
+      await enqueue(...jobs)
+      spy.holdClaims()
+      await svc.start()
+      await rounds(spy, settle, 16)
+      expect(ran).toHaveLength(1_500)
+      expect(Math.max(...spy.claims)).toBe(300)
+      expect(Math.max(...spy.completions)).toBe(250)
+    }
+    {
+      const { svc, spy, gate, ran, settle, enqueue } = setup({ concurrency: 2, claimBatch: 40, completionBatch: 30 }, { store: big() })
+      gate.openAll()
+      await enqueue(...jobs.slice(0, 300))
+      spy.holdClaims()
+      await svc.start()
+      await rounds(spy, settle, 16)
+      expect(ran).toHaveLength(300)
+      expect(Math.max(...spy.claims)).toBe(40)
+      expect(Math.max(...spy.completions)).toBe(30)
+    }
   })
 
   it('a prefetch the user set stays as set', async () => {

@@ -21,7 +21,7 @@ export interface WorkerOptions {
   lease?: Duration
   /** How often an idle worker looks for jobs another process enqueued (without `listen`). @default '1s' */
   pollInterval?: Duration
-  /** Jobs claimed per query at most. @default 100 */
+  /** Jobs claimed per query at most. @default 500 on PostgreSQL, 100 on SQLite and memory */
   claimBatch?: number
   /**
    * Jobs claimed ahead of the free slots, per queue (one number for every queue, or per queue name),
@@ -52,10 +52,16 @@ export interface WorkerOptions {
    *   jobs outlast a claim. A number fixes it.
    */
   prefetch?: number | Record<string, number>
-  /** Completions written per transaction at most. @default 100 */
+  /** Completions written per transaction at most. @default 500 on PostgreSQL, 100 on SQLite and memory */
   completionBatch?: number
-  /** Finished jobs are deleted after this long. @default '7d' */
-  retention?: Duration
+  /**
+   * Finished jobs are deleted after this long; an object sets succeeded jobs apart from failed and
+   * cancelled ones. `succeeded: 0` deletes a succeeded job when its outcome is written, the way
+   * graphile-worker always does: the fastest setting, for jobs whose results nobody reads (a job
+   * with a rate key is kept all the same, as its start counts against the rate window).
+   * @default '7d'
+   */
+  retention?: Duration | { succeeded?: Duration; failed?: Duration }
   /** This worker's identity. @default AFTERWORK_WORKER_ID, else hostname:service:index (the first free index) */
   workerId?: string
 }
@@ -95,7 +101,9 @@ export class Worker {
   readonly #leaseMs: number
   readonly #pollMs: number
   readonly #claimBatch: number
+  /** Failed and cancelled jobs are kept this long. */
   readonly #retentionMs: number
+  readonly #succeededRetentionMs: number
   readonly #explicitId: string | undefined
   readonly #running = new Map<string, Running>()
   readonly #lanes = new Map<string, Lane>()
@@ -126,9 +134,12 @@ export class Worker {
     this.#prefetch = opts.prefetch
     this.#leaseMs = toMs(opts.lease ?? '6s', 'worker.lease')
     this.#pollMs = toMs(opts.pollInterval ?? '1s', 'worker.pollInterval')
-    this.#claimBatch = opts.claimBatch ?? 100
-    const completionBatch = opts.completionBatch ?? 100
-    this.#retentionMs = toMs(opts.retention ?? '7d', 'worker.retention')
+    const batchDefaults = queue.driver.batchDefaults
+    this.#claimBatch = opts.claimBatch ?? batchDefaults?.claimBatch ?? 100
+    const completionBatch = opts.completionBatch ?? batchDefaults?.completionBatch ?? 100
+    const retention = typeof opts.retention === 'object' ? opts.retention : { succeeded: opts.retention, failed: opts.retention }
+    this.#retentionMs = toMs(retention.failed ?? '7d', 'worker.retention.failed')
+    this.#succeededRetentionMs = toMs(retention.succeeded ?? '7d', 'worker.retention.succeeded')
     this.#explicitId = opts.workerId ?? (process.env.AFTERWORK_WORKER_ID || undefined)
     if (!(this.#claimBatch >= 1)) invalidOption('worker.claimBatch', opts.claimBatch, 'a number >= 1')
     if (!(completionBatch >= 1)) invalidOption('worker.completionBatch', opts.completionBatch, 'a number >= 1')
@@ -429,7 +440,8 @@ export class Worker {
       const value = await def.handler(payload, ctx)
       if (isSnooze(value)) return { id: row.id, outcome: 'snoozed', runAt: this.#clock.now() + value.afterworkSnooze }
       if (isCancelJob(value)) return { id: row.id, outcome: 'cancelled', error: { name: 'Cancelled', message: value.afterworkCancel } }
-      return { id: row.id, outcome: 'succeeded', result: value === undefined ? null : JSON.stringify(value) }
+      const result = value === undefined ? null : JSON.stringify(value)
+      return this.#succeededRetentionMs === 0 ? { id: row.id, outcome: 'succeeded', result, discard: true } : { id: row.id, outcome: 'succeeded', result }
     } finally {
       timer?.abort(TIMER_CANCELLED)
     }
@@ -561,7 +573,8 @@ export class Worker {
   }
 
   async #prune(): Promise<void> {
-    await this.#queue.driver.jobPrune({ before: this.#clock.now() - this.#retentionMs, limit: 1_000 })
+    const now = this.#clock.now()
+    await this.#queue.driver.jobPrune({ before: now - this.#retentionMs, succeededBefore: now - this.#succeededRetentionMs, limit: 1_000 })
   }
 
   /** Runs `task` every `ms` until `signal` aborts; a failure is logged and the next round still runs. */

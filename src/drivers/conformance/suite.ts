@@ -277,6 +277,59 @@ export function runDriverConformance(name: string, target: ConformanceTarget): v
       expect(await d.jobGet({ id: a?.id as string })).toBeNull()
       await d.close()
     })
+
+    it('deletes discarded succeeded jobs it owns, keeps rate-keyed ones as succeeded, and writes a mixed batch whole', async () => {
+      const d = await target.open()
+      const [plain, keyed, kept, failing, other] = [job(), job({ rateKey: 'conformance:discard', rateLimit: 100, ratePer: 1_000 }), job(), job(), job()]
+      await d.jobInsertMany({ jobs: [plain, keyed, kept, failing, other], now: T0 })
+      const mine = await claim(d, { limit: 4 })
+      expect(mine.map((r) => r.id).sort()).toEqual([plain, keyed, kept, failing].map((j) => j.id).sort())
+      const [theirs] = await claim(d, { workerId: 'w2', limit: 1 })
+      expect(theirs?.id).toBe(other.id)
+      // w1 cannot discard w2's job; the batch mixes kept, discarded and failed outcomes.
+      await d.jobCompleteMany({
+        workerId: 'w1',
+        completions: [
+          { id: plain.id, outcome: 'succeeded', result: null, discard: true },
+          { id: keyed.id, outcome: 'succeeded', result: '1', discard: true },
+          { id: kept.id, outcome: 'succeeded', result: '2' },
+          { id: failing.id, outcome: 'failed', error: { name: 'Error', message: 'no' } },
+          { id: other.id, outcome: 'succeeded', result: null, discard: true },
+        ],
+        now: T0 + 10,
+      })
+      expect(await d.jobGet({ id: plain.id })).toBeNull()
+      expect(await d.jobGet({ id: keyed.id })).toMatchObject({ state: 'succeeded', result: '1', workerId: null })
+      expect(await d.jobGet({ id: kept.id })).toMatchObject({ state: 'succeeded', result: '2', finishedAt: T0 + 10 })
+      expect(await d.jobGet({ id: failing.id })).toMatchObject({ state: 'failed' })
+      expect(await d.jobGet({ id: other.id })).toMatchObject({ state: 'running', workerId: 'w2' })
+      // An all-discarded batch (the common one) on its own.
+      await d.jobCompleteMany({ workerId: 'w2', completions: [{ id: other.id, outcome: 'succeeded', result: null, discard: true }], now: T0 + 20 })
+      expect(await d.jobGet({ id: other.id })).toBeNull()
+      await d.close()
+    })
+
+    it('prunes succeeded jobs on their own retention when it is given', async () => {
+      const d = await target.open()
+      const [ok, bad] = [job(), job()]
+      await d.jobInsertMany({ jobs: [ok, bad], now: T0 })
+      await claim(d, { limit: 2 })
+      await d.jobCompleteMany({
+        workerId: 'w1',
+        completions: [
+          { id: ok.id, outcome: 'succeeded', result: null },
+          { id: bad.id, outcome: 'failed', error: { name: 'Error', message: 'no' } },
+        ],
+        now: T0 + 100,
+      })
+      // Failed jobs kept past the cutoff that prunes succeeded ones, and the other way round.
+      expect(await d.jobPrune({ before: T0 + 100, succeededBefore: T0 + 101, limit: 100 })).toBe(1)
+      expect(await d.jobGet({ id: ok.id })).toBeNull()
+      expect(await d.jobGet({ id: bad.id })).toMatchObject({ state: 'failed' })
+      expect(await d.jobPrune({ before: T0 + 101, succeededBefore: T0, limit: 100 })).toBe(1)
+      expect(await d.jobGet({ id: bad.id })).toBeNull()
+      await d.close()
+    })
   })
 }
 

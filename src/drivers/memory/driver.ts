@@ -134,6 +134,11 @@ class MemoryDriver implements QueueDriver {
       job.leaseUntil = null
       switch (c.outcome) {
         case 'succeeded':
+          // Kept when its start counts against a rate window.
+          if (c.discard && job.rateKey === null) {
+            this.#forget(c.id, job)
+            break
+          }
           job.state = 'succeeded'
           job.result = c.result
           job.finishedAt = now
@@ -259,16 +264,21 @@ class MemoryDriver implements QueueDriver {
     job.progress = { fraction: params.fraction, ...(params.message === undefined ? {} : { message: params.message }) }
   }
 
-  async jobPrune(params: { before: number; limit: number }): Promise<number> {
+  async jobPrune(params: { before: number; succeededBefore?: number; limit: number }): Promise<number> {
     let pruned = 0
     for (const [id, job] of this.#jobs) {
       if (pruned >= params.limit) break
-      if (!finished.has(job.state) || (job.finishedAt ?? 0) >= params.before) continue
-      this.#jobs.delete(id)
-      if (job.uniqueKey !== null && this.#unique.get(job.uniqueKey) === id) this.#unique.delete(job.uniqueKey)
+      const before = job.state === 'succeeded' ? (params.succeededBefore ?? params.before) : params.before
+      if (!finished.has(job.state) || (job.finishedAt ?? 0) >= before) continue
+      this.#forget(id, job)
       pruned++
     }
     return pruned
+  }
+
+  #forget(id: string, job: StoredJob): void {
+    this.#jobs.delete(id)
+    if (job.uniqueKey !== null && this.#unique.get(job.uniqueKey) === id) this.#unique.delete(job.uniqueKey)
   }
 
   async workerHeartbeat(params: { workerId: string; service: string; lease: number; takeover: boolean; now?: number }) {

@@ -153,4 +153,26 @@ export const migrations: readonly string[] = [
   END
   $$;
   `,
+  // 5: succeeded jobs deleted instead of kept (a worker whose retention for them is 0). A delete
+  // writes no new row version and no index entry, where keeping the job writes both (issue 7: about
+  // a third of PostgreSQL's work per no-op job). Jobs with a rate key are kept as succeeded all the
+  // same, since their starts count against the rate window: they, and only they, are left after the
+  // delete, so the update runs only when the delete fell short. Planned like complete_succeeded.
+  `
+  CREATE FUNCTION {schema}.complete_succeeded_discard(p_ids text[], p_results text[], p_worker_id text, p_now bigint)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE SET enable_seqscan = off SET enable_bitmapscan = off SET enable_hashjoin = off
+    SET enable_mergejoin = off SET jit = off SET plan_cache_mode = force_generic_plan AS $$
+  DECLARE
+    deleted integer;
+  BEGIN
+    DELETE FROM {schema}.jobs j USING unnest(p_ids) AS u(id)
+    WHERE j.id = u.id AND j.worker_id = p_worker_id AND j.rate_key IS NULL;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    IF deleted < cardinality(p_ids) THEN
+      PERFORM {schema}.complete_succeeded(p_ids, p_results, p_worker_id, p_now);
+    END IF;
+  END
+  $$;
+  `,
 ]

@@ -73,6 +73,8 @@ export function queries(schema: string) {
      * worker_id (a driver test pins it).
      */
     succeeded: `SELECT ${t('complete_succeeded')}($1::text[], $2::text[], $3, $4::bigint)`,
+    /** The same for outcomes whose jobs are deleted, not kept (migration 5). */
+    succeededDiscard: `SELECT ${t('complete_succeeded_discard')}($1::text[], $2::text[], $3, $4::bigint)`,
     failed: `UPDATE ${jobs} SET
       state = CASE WHEN cancel_requested THEN 'cancelled' WHEN $3::bigint IS NULL THEN 'failed' ELSE 'retrying' END,
       run_at = coalesce($3::bigint, run_at),
@@ -113,7 +115,10 @@ export function queries(schema: string) {
     // The ids as one array, so they are deleted through the primary key: as `id IN (SELECT ...)`,
     // once analyzed the planner hashed them and scanned the whole table (56 ms against 4 ms at
     // 200,000 rows for 1,000 ids).
-    prune: `DELETE FROM ${jobs} WHERE id = ANY (ARRAY(SELECT id FROM ${jobs} WHERE state IN ${FINISHED} AND finished_at < $1 LIMIT $2))`,
+    // Succeeded jobs may have a shorter retention ($3): the index range is the longer of the two.
+    prune: `DELETE FROM ${jobs} WHERE id = ANY (ARRAY(SELECT id FROM ${jobs} WHERE state IN ${FINISHED}
+      AND finished_at < greatest($1::bigint, $3::bigint) AND finished_at < CASE WHEN state = 'succeeded' THEN $3::bigint ELSE $1::bigint END
+      LIMIT $2))`,
     slotPrune: `DELETE FROM ${t('schedule_slots')} WHERE fired_at < $1`,
     workerGet: `SELECT heartbeat_at AS "heartbeatAt" FROM ${t('workers')} WHERE id = $1 FOR UPDATE`,
     workerUpsert: `INSERT INTO ${t('workers')} (id, service, heartbeat_at) VALUES ($1, $2, $3)

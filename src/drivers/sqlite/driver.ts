@@ -194,7 +194,7 @@ class SqliteDriver implements QueueDriver {
       for (const c of params.completions) {
         switch (c.outcome) {
           case 'succeeded':
-            s.succeeded.run({ id: c.id, workerId, now, result: c.result })
+            if (!c.discard || s.succeededDiscard.run({ id: c.id, workerId }).changes === 0) s.succeeded.run({ id: c.id, workerId, now, result: c.result })
             break
           case 'failed':
             s.failed.run({ id: c.id, workerId, now, retryAt: c.retryAt ?? null, error: JSON.stringify(c.error) })
@@ -268,9 +268,9 @@ class SqliteDriver implements QueueDriver {
     this.#s.progress.run({ id: params.id, workerId: params.workerId, progress })
   }
 
-  async jobPrune(params: { before: number; limit: number }): Promise<number> {
+  async jobPrune(params: { before: number; succeededBefore?: number; limit: number }): Promise<number> {
     const s = this.#s
-    const pruned = s.prune.run({ before: params.before, limit: params.limit }).changes
+    const pruned = s.prune.run({ before: params.before, succeededBefore: params.succeededBefore ?? params.before, limit: params.limit }).changes
     s.slotPrune.run(params.before)
     return pruned
   }
@@ -351,6 +351,7 @@ function prepare(db: Database.Database) {
     countRunningWithKey: db.prepare(Q.COUNT_RUNNING_WITH_KEY),
     heartbeat: db.prepare(Q.HEARTBEAT_JOBS),
     succeeded: db.prepare(Q.COMPLETE_SUCCEEDED),
+    succeededDiscard: db.prepare(Q.COMPLETE_SUCCEEDED_DISCARD),
     failed: db.prepare(Q.COMPLETE_FAILED),
     cancelled: db.prepare(Q.COMPLETE_CANCELLED),
     snoozed: db.prepare(Q.COMPLETE_SNOOZED),

@@ -40,6 +40,8 @@ export const HEARTBEAT_JOBS = `UPDATE afterwork_jobs SET lease_until = @leaseUnt
 const OWNED = `id = @id AND worker_id = @workerId AND state IN ${RUNNING}`
 export const COMPLETE_SUCCEEDED = `UPDATE afterwork_jobs SET state = 'succeeded', result = @result, finished_at = @now,
   worker_id = NULL, lease_until = NULL WHERE ${OWNED}`
+/** A succeeded job deleted rather than kept; one with a rate key is kept (COMPLETE_SUCCEEDED) for its rate window. */
+export const COMPLETE_SUCCEEDED_DISCARD = `DELETE FROM afterwork_jobs WHERE ${OWNED} AND rate_key IS NULL`
 export const COMPLETE_FAILED = `UPDATE afterwork_jobs SET
   state = CASE WHEN cancel_requested = 1 THEN 'cancelled' WHEN @retryAt IS NULL THEN 'failed' ELSE 'retrying' END,
   run_at = coalesce(@retryAt, run_at),
@@ -77,8 +79,10 @@ export const GET_JOB = `SELECT ${JOB_COLUMNS} FROM afterwork_jobs WHERE id = ?`
 export const JOB_PROGRESS = `UPDATE afterwork_jobs SET progress = @progress WHERE id = @id AND worker_id = @workerId`
 export const COUNT_JOBS = `SELECT queue, name, state, count(*) AS count FROM afterwork_jobs
   WHERE @queue IS NULL OR queue = @queue GROUP BY queue, name, state`
+// Succeeded jobs may have a shorter retention (@succeededBefore): the index range is the longer of the two.
 export const PRUNE_FINISHED = `DELETE FROM afterwork_jobs WHERE id IN (SELECT id FROM afterwork_jobs INDEXED BY afterwork_jobs_finished
-  WHERE state IN ${FINISHED} AND finished_at < @before LIMIT @limit)`
+  WHERE state IN ${FINISHED} AND finished_at < max(@before, @succeededBefore)
+    AND finished_at < CASE WHEN state = 'succeeded' THEN @succeededBefore ELSE @before END LIMIT @limit)`
 
 export const WORKER_GET = `SELECT heartbeat_at AS heartbeatAt FROM afterwork_workers WHERE id = ?`
 export const WORKER_UPSERT = `INSERT INTO afterwork_workers (id, service, heartbeat_at) VALUES (@id, @service, @now)
