@@ -205,14 +205,17 @@ if (!url) {
       await driver.jobClaim({ queue: 'emails', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
       await driver.jobInsertMany({ jobs: [job('c', 'emails')], now: T0 })
       await driver.jobClaim({ queue: 'emails', names: ['n'], workerId: 'w1', limit: 1, lease: 6_000, now: T0 })
-      const [insert, claim, insertAgain, claimAgain] = sent()
-      expect(insert?.name).toMatch(/^afterwork_[0-9a-f]{24}$/)
-      expect(claim?.name).toMatch(/^afterwork_[0-9a-f]{24}$/)
-      expect(claim?.name).not.toBe(insert?.name)
-      expect([insertAgain, claimAgain]).toEqual([insert, claim])
+      await driver.jobInsertMany({ jobs: [job('d', 'emails')], now: T0 })
+      await driver.jobInsertMany({ jobs: [job('e', 'emails'), job('f', 'emails')], now: T0 })
+      const [batch, claim, single, claimAgain, singleAgain, batchAgain] = sent()
+      // A batch and a single enqueue each have their statement.
+      for (const s of [batch, claim, single]) expect(s?.name).toMatch(/^afterwork_[0-9a-f]{24}$/)
+      expect(new Set([batch?.name, claim?.name, single?.name]).size).toBe(3)
+      expect([claimAgain, singleAgain, batchAgain]).toEqual([claim, single, batch])
       // Prepared on the pool's one connection, where the test's own queries run too.
       const prepared = (await sql('SELECT name FROM pg_prepared_statements ORDER BY name')).rows as { name: string }[]
-      expect(prepared.map((r) => r.name)).toEqual([insert?.name, claim?.name].toSorted())
+      expect(prepared.map((r) => r.name)).toEqual([batch?.name, claim?.name, single?.name].toSorted())
+      expect(await driver.jobGet({ id: 'd' })).toMatchObject({ id: 'd', queue: 'emails', state: 'queued', createdAt: T0, runAt: T0 })
     })
 
     it('stores nothing of a batch with a taken id, and names that id', async () => {
@@ -220,6 +223,8 @@ if (!url) {
       await driver.jobInsertMany({ jobs: [job('a', 'emails')], now: T0 })
       await expect(driver.jobInsertMany({ jobs: [job('b', 'emails'), job('a', 'emails')], now: T0 })).rejects.toThrow(/^Job a was not inserted/)
       expect(await driver.jobGet({ id: 'b' })).toBeNull()
+      // One job alone takes the single-job statement: the same answer.
+      await expect(driver.jobInsertMany({ jobs: [job('a', 'emails')], now: T0 })).rejects.toThrow(/^Job a was not inserted/)
     })
 
     it('keeps a batch with unique keys in one transaction and reports the live holder', async () => {

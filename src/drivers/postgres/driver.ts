@@ -72,6 +72,9 @@ function prepared(text: string): Prepared {
   return { name: `afterwork_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text }
 }
 
+/** A one-job column's value: the array's only element, or a scalar parameter as is. */
+const only = (value: unknown): unknown => (Array.isArray(value) ? (value[0] as unknown) : value)
+
 // bigint columns hold epoch milliseconds, well inside a double: read them as numbers.
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
@@ -92,7 +95,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
   readonly #schema: string
   readonly #q: ReturnType<typeof queries>
   /** The hot statements sent on the pool, prepared once per connection. */
-  readonly #prepared: { insertJobsOrFail: Prepared; claimUnkeyed: Prepared }
+  readonly #prepared: { insertJob: Prepared; insertJobsOrFail: Prepared; claimUnkeyed: Prepared }
   readonly #channel: string
   readonly #pool: pg.Pool
   readonly #ownPool: boolean
@@ -105,7 +108,11 @@ class PostgresDriver implements QueueDriver<Queryable> {
     this.#schema = opts.schema ?? 'afterwork'
     if (!SCHEMA.test(this.#schema)) throw new Error(`postgres schema must be a lower-case SQL identifier; got ${JSON.stringify(this.#schema)}`)
     this.#q = queries(this.#schema)
-    this.#prepared = { insertJobsOrFail: prepared(this.#q.insertJobsOrFail), claimUnkeyed: prepared(this.#q.claimUnkeyed) }
+    this.#prepared = {
+      insertJob: prepared(this.#q.insertJob),
+      insertJobsOrFail: prepared(this.#q.insertJobsOrFail),
+      claimUnkeyed: prepared(this.#q.claimUnkeyed),
+    }
     this.#channel = `afterwork_${this.#schema}`
     if (opts.pool) {
       this.#pool = opts.pool
@@ -162,8 +169,11 @@ class PostgresDriver implements QueueDriver<Queryable> {
     const { tx } = params
     if (tx) return this.#insert(tx, jobs, now, (values) => tx.query(this.#q.insertJobs, values))
     if (jobs.every((j) => j.uniqueKey === undefined)) {
+      // One job (an enqueue) as plain parameters; a batch as arrays.
+      const statement = jobs.length === 1 ? this.#prepared.insertJob : this.#prepared.insertJobsOrFail
+      const flat = jobs.length === 1
       try {
-        return await this.#insert(this.#pool, jobs, now, (values) => this.#pool.query({ ...this.#prepared.insertJobsOrFail, values }))
+        return await this.#insert(this.#pool, jobs, now, (values) => this.#pool.query({ ...statement, values: flat ? values.map(only) : values }))
       } catch (error) {
         if ((error as { code?: string }).code !== '23505') throw error
       }

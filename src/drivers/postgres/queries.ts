@@ -26,6 +26,22 @@ function insertJobs(jobs: string, onConflict: string): string {
     SELECT id FROM ins, (SELECT count(*) FROM woken) w`
 }
 
+/**
+ * One job without a unique key, from plain parameters in insertJobs' order: the enqueue on the way to
+ * a pick-up. Against insertJobs for one job, no 14 array literals to build and parse: 0.15-0.2 ms less
+ * per round trip on the bench VM (issue 7). A taken id fails it.
+ */
+function insertJob(jobs: string): string {
+  return `WITH n AS (SELECT coalesce($15::bigint, ${NOW}) AS now),
+    ins AS (INSERT INTO ${jobs} (id, queue, name, payload, priority, max_attempts, run_at, unique_key, rate_key, rate_limit,
+        rate_per, concurrency_key, concurrency_limit, timeout_ms, state, created_at)
+      SELECT $1::text, $2::text, $3::text, $4::text, $5::int, $6::int, $7::bigint, $8::text, $9::text, $10::int, $11::bigint,
+        $12::text, $13::int, $14::bigint, CASE WHEN $7::bigint > n.now THEN 'scheduled' ELSE 'queued' END, n.now FROM n
+      RETURNING id, queue),
+    woken AS (SELECT pg_notify($16, queue) FROM ins)
+    SELECT id FROM ins, (SELECT count(*) FROM woken) w`
+}
+
 export function queries(schema: string) {
   const t = (table: string) => `"${schema}".${table}`
   const jobs = t('jobs')
@@ -42,6 +58,7 @@ export function queries(schema: string) {
     insertJobs: insertJobs(jobs, 'ON CONFLICT DO NOTHING'),
     /** The same, for jobs without unique keys: a taken id fails the whole statement. */
     insertJobsOrFail: insertJobs(jobs, ''),
+    insertJob: insertJob(jobs),
     liveByUniqueKeys: `SELECT id, unique_key FROM ${jobs} WHERE unique_key = ANY($1::text[]) AND state IN ${LIVE}`,
     notify: `SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q`,
     /**
