@@ -8,7 +8,7 @@
  *   node --conditions=afterwork-source --import tsx bench/queue-postgres.ts [--runs 5] [--jobs 10000]
  *     [--batch 1000] [--concurrency 10,50] [--latency-jobs 100] [--gap 10] [--cap 10000] [--prefetch N]
  *     [--retention-succeeded 0]
- *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-runs 3] [--deep-analyze]
+ *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-warm 10000] [--deep-runs 3] [--deep-analyze]
  *     [--only enqueue,drain,latency,deep] [--impls afterwork,graphile,graphile-batch,pgboss,pgboss-fast,bullmq]
  *     [--url postgres://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379]
  *
@@ -33,6 +33,10 @@
  *    draining `shallow` pending jobs (c=50). The deep schema is filled for each run (enqueueMany in
  *    batches of 10,000), then a fresh worker process drains; with --deep-analyze the jobs table is
  *    ANALYZEd in between (the statistics autovacuum would gather within a minute or so).
+ *    Those windows are a cold worker's first jobs. The warm window compares the same jobs of a
+ *    worker's life, numbers `deep-warm`+1 to `deep-warm`+`shallow`, of a drain of 1,000,000 pending
+ *    and of a drain of `deep-warm` + 2 × `shallow` (so `shallow` to 2 × `shallow` are pending during
+ *    the window): what the queue's depth costs a running worker.
  *
  * Every measurement is a fresh process (bench/queue-postgres-worker.ts) on a fresh schema (or a fresh
  * BullMQ queue), dropped after. Within a round the libraries alternate, their order rotating from
@@ -83,6 +87,8 @@ interface Settings {
   deep: number
   shallow: number
   deepClaims: number
+  /** Jobs a worker runs before the warm window (JIT, connections, the prefetch's growth). */
+  deepWarm: number
   deepRuns: number
   /** ANALYZE the deep schema's jobs table between the fill and the drain (planner statistics, as autovacuum would gather them). */
   deepAnalyze: boolean
@@ -95,8 +101,11 @@ interface Settings {
 /** A worker's result plus its round, the machine's 1-minute load when it began, and its stderr. */
 type Run<R extends WorkerResult> = R & { round: number; load: number; warnings: string[] }
 
-/** A deep-queue comparison: one run drains `shallow` pending jobs, one the first of `deep`. */
-type DeepRun = Run<DrainResult> & { pending: number; fillMs: number }
+/**
+ * A deep-queue comparison: one run drains `shallow` pending jobs, one the first of `deep`; `warm`
+ * marks the run that drains `deepWarm` jobs first and then `2 × shallow` (the warm window).
+ */
+type DeepRun = Run<DrainResult> & { pending: number; fillMs: number; warm?: boolean }
 
 interface Runs {
   enqueue: Run<EnqueueResult>[]
@@ -120,6 +129,7 @@ function readSettings(): Settings {
       deep: { type: 'string', default: '1000000' },
       shallow: { type: 'string', default: '1000' },
       'deep-claims': { type: 'string', default: '10000' },
+      'deep-warm': { type: 'string', default: '10000' },
       'deep-runs': { type: 'string', default: '3' },
       'deep-analyze': { type: 'boolean', default: false },
       only: { type: 'string', default: allGroups.join(',') },
@@ -153,6 +163,7 @@ function readSettings(): Settings {
     deep: int('deep', values.deep),
     shallow: int('shallow', values.shallow),
     deepClaims: int('deep-claims', values['deep-claims']),
+    deepWarm: int('deep-warm', values['deep-warm']),
     deepRuns: int('deep-runs', values['deep-runs']),
     deepAnalyze: values['deep-analyze'],
     only: list('only', values.only, allGroups),
@@ -326,18 +337,24 @@ async function latencyRound(s: Settings, round: number, runs: Runs): Promise<voi
 }
 
 async function deepRuns(s: Settings, runs: Runs): Promise<void> {
-  const marks = [...new Set([Math.min(s.shallow, s.deepClaims), s.deepClaims])].join(',')
+  const warmMarks = [s.deepWarm, s.deepWarm + s.shallow]
+  const marks = [...new Set([Math.min(s.shallow, s.deepClaims), s.deepClaims, ...warmMarks])].join(',')
+  const deepJobs = Math.max(s.deepClaims, s.deepWarm + s.shallow)
   for (let round = 1; round <= s.deepRuns; round++) {
     const shallow = await fillAndDrain(s, 'afterwork', s.shallow, 50, round, ['--marks', String(s.shallow)])
     runs.deep.push({ ...shallow, pending: s.shallow })
     progress(shallow)
+    // The warm window: jobs deepWarm+1 .. deepWarm+shallow, while 2 × shallow down to shallow are pending.
+    const warm = await fillAndDrain(s, 'afterwork', s.deepWarm + 2 * s.shallow, 50, round, ['--marks', warmMarks.join(',')])
+    runs.deep.push({ ...warm, pending: s.shallow, warm: true })
+    progress(warm)
     process.stderr.write(`deep round ${round}: filling ${num(s.deep, 0)} jobs ...\n`)
     const store = freshStore(s, 'afterwork')
     try {
       const filled = await runWorker<FillResult>(['fill', 'afterwork', ...store.args, '--jobs', String(s.deep), '--batch', '10000'], round, s)
       process.stderr.write(`deep round ${round}: filled in ${num(filled.ms / 1000, 1)} s\n`)
       if (s.deepAnalyze) await (await adminClient(s)).query(`ANALYZE "${store.args[1] as string}".jobs`)
-      const deep = await runWorker<DrainResult>(['drain', 'afterwork', ...store.args, '--jobs', String(s.deepClaims), '--concurrency', '50', '--marks', marks], round, s)
+      const deep = await runWorker<DrainResult>(['drain', 'afterwork', ...store.args, '--jobs', String(deepJobs), '--concurrency', '50', '--marks', marks], round, s)
       runs.deep.push({ ...deep, pending: s.deep, fillMs: filled.ms })
       progress(deep)
     } finally {
@@ -469,7 +486,8 @@ function latencyReport(runs: Run<LatencyResult>[], s: Settings): string[] {
 }
 
 function deepReport(runs: DeepRun[], s: Settings): string[] {
-  const shallow = runs.filter((r) => r.pending === s.shallow)
+  const shallow = runs.filter((r) => r.pending === s.shallow && !r.warm)
+  const warmShallow = runs.filter((r) => r.pending === s.shallow && r.warm)
   const deep = runs.filter((r) => r.pending === s.deep)
   const mark = (r: DrainResult, count: number) => r.marks.find((m) => m.count === count)
   /** Jobs per second from the first job's start to the count-th success. */
@@ -481,6 +499,10 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
   const deepRate = (r: DrainResult) => window(r, s.deepClaims)
   const headline = spread(paired(deep, shallow, deepRate, shallowRate))
   const like = spread(paired(deep, shallow, (r) => window(r, small), (r) => window(r, small)))
+  /** Jobs per second over the warm window, between the deepWarm-th and the (deepWarm + shallow)-th success. */
+  const warmRate = (r: DrainResult) => rate(s.shallow, (mark(r, s.deepWarm + s.shallow)?.ms ?? NaN) - (mark(r, s.deepWarm)?.ms ?? NaN))
+  const warmCpu = (r: DrainResult) => ((mark(r, s.deepWarm + s.shallow)?.cpuUs ?? NaN) - (mark(r, s.deepWarm)?.cpuUs ?? NaN)) / s.shallow
+  const warmRatio = spread(paired(deep, warmShallow, warmRate, warmRate))
   const cpuHeadline = spread(paired(shallow, deep, (r) => cpuPerJob(r, s.shallow), (r) => cpuPerJob(r, s.deepClaims)))
   return [
     `### Drain rate with ${num(s.deep, 0)} jobs pending against ${num(s.shallow, 0)} pending (afterwork, c=50, ${shallow.length} runs each)`,
@@ -490,11 +512,14 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
     `| ${num(s.shallow, 0)} | all ${num(s.shallow, 0)} | ${fmtValues(shallow.map(shallowRate), 0)} | ${fmtSpread(spread(shallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | ${fmtSpread(spread(shallow.map((r) => r.storeCpuUs / r.jobs)), 1)} | ${fmtSpread(spread(shallow.map((r) => r.firstMs)), 1)} |`,
     `| ${num(s.deep, 0)} | first ${num(small, 0)} | ${fmtValues(deep.map((r) => window(r, small)), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, small))), 1)} | | ${fmtSpread(spread(deep.map((r) => r.firstMs)), 1)} |`,
     `| ${num(s.deep, 0)} | first ${num(s.deepClaims, 0)} | ${fmtValues(deep.map(deepRate), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, s.deepClaims))), 1)} | ${fmtSpread(spread(deep.map((r) => r.storeCpuUs / r.jobs)), 1)} | |`,
+    `| ${num(s.shallow, 0)}-${num(2 * s.shallow, 0)}, after ${num(s.deepWarm, 0)} run (warm) | jobs ${num(s.deepWarm + 1, 0)}-${num(s.deepWarm + s.shallow, 0)} | ${fmtValues(warmShallow.map(warmRate), 0)} | ${fmtSpread(spread(warmShallow.map(warmCpu)), 1)} | | |`,
+    `| ${num(s.deep, 0)} (warm) | jobs ${num(s.deepWarm + 1, 0)}-${num(s.deepWarm + s.shallow, 0)} | ${fmtValues(deep.map(warmRate), 0)} | ${fmtSpread(spread(deep.map(warmCpu)), 1)} | | |`,
     '',
     '| ratio, paired per run | median (min–max) | target | median meets it |',
     '| --- | --- | --- | --- |',
     `| first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(headline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(headline.median, headline.median >= targets.deepOverShallow)} |`,
     `| first ${num(small, 0)} of ${num(s.deep, 0)} / all ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmtSpread(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
+    `| warm window: ${num(s.deep, 0)} pending / ${num(s.shallow, 0)}-${num(2 * s.shallow, 0)} pending, jobs ${num(s.deepWarm + 1, 0)}-${num(s.deepWarm + s.shallow, 0)} of a worker | ${fmtSpread(warmRatio, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(warmRatio.median, warmRatio.median >= targets.deepOverShallow)} |`,
     `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(cpuHeadline, 3)} | | |`,
     '',
     `Each deep run fills a fresh schema with ${num(s.deep, 0)} jobs (enqueueMany, batches of 10,000: ${fmtSpread(spread(deep.map((r) => r.fillMs / 1000)), 1)} s)${s.deepAnalyze ? ', runs ANALYZE on its jobs table,' : ''} and drains it at once with a fresh worker process${s.deepAnalyze ? '' : ' (before autovacuum has analyzed the new table)'}. Rates run from the first job's start to the n-th success.`,
