@@ -4,8 +4,9 @@
  * in one run. Needs Node 22+ for the anchors: run it with Node 24 (see bench/RESULTS.md, "Durable
  * queue (PostgreSQL)", for the set-up of bench/anchors):
  *
+ *   npm run build   # afterwork from dist/, as users run it (or pass --conditions=afterwork-source: src/)
  *   PATH="$NODE24"/bin:$PATH \
- *   node --conditions=afterwork-source --import tsx bench/queue-postgres.ts [--runs 5] [--jobs 10000]
+ *   node --import tsx bench/queue-postgres.ts [--runs 5] [--jobs 10000]
  *     [--batch 1000] [--concurrency 10,50] [--latency-jobs 100] [--gap 10] [--cap 10000] [--prefetch N]
  *     [--retention-succeeded 0]
  *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-warm 10000] [--deep-runs 3] [--deep-analyze]
