@@ -6,6 +6,42 @@ const row = (id: string, priority = 0) => ({ id, priority }) as JobRow
 const order = (lane: Lane) => lane.ids()
 
 describe('Lane', () => {
+  it("a wake-up ends the claim loop's wait, or the next one at once; a new pass forgets earlier ones", async () => {
+    const lane = new Lane('q', ['t'], 1, 4)
+    const never = () => new Promise<void>(() => {})
+    let timers = 0
+    const counted = () => {
+      timers++
+      return never()
+    }
+    // Woken during the pass: the wait after it ends at once, with no timer.
+    lane.passBegins()
+    lane.wake()
+    await lane.wait(counted)
+    expect(timers).toBe(0)
+    // Woken while waiting.
+    lane.passBegins()
+    const waiting = lane.wait(counted)
+    expect(timers).toBe(1)
+    lane.wake()
+    await waiting
+    // The timer ends a wait too.
+    lane.passBegins()
+    await lane.wait(() => Promise.resolve())
+    // A wake-up before the pass began does not end the wait after it.
+    lane.wake()
+    lane.passBegins()
+    let ended = false
+    void lane.wait(never).then(() => (ended = true))
+    await Promise.resolve()
+    await Promise.resolve()
+    expect(ended).toBe(false)
+    lane.wake()
+    await Promise.resolve()
+    await Promise.resolve()
+    expect(ended).toBe(true)
+  })
+
   it('room is the free slots plus the free buffer places; nothing when the queue has no slots', () => {
     const lane = new Lane('q', ['t'], 2, 4)
     expect(lane.room()).toBe(6)

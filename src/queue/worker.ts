@@ -203,7 +203,10 @@ export class Worker {
     if (!this.#started || this.#stop.signal.aborted) return
     this.#stop.abort(new ShutdownError())
     this.#offWake?.()
-    for (const lane of this.#lanes.values()) lane.sleep?.abort(TIMER_CANCELLED)
+    for (const lane of this.#lanes.values()) {
+      lane.wake()
+      lane.sleep?.abort(TIMER_CANCELLED)
+    }
     this.#releaseBuffered()
     // Claims in flight end here; the jobs they bring are handed back as they arrive (#accept).
     await Promise.all(this.#loops)
@@ -284,10 +287,16 @@ export class Worker {
   async #claimLoop(lane: Lane): Promise<void> {
     let failures = 0
     while (!this.#stop.signal.aborted) {
-      const sleep = new AbortController()
-      lane.sleep = sleep
+      const previous = lane.sleep
+      lane.sleep = undefined
+      lane.passBegins()
+      const pass = this.#claimPass(lane)
+      // The last wait's timer is cancelled once this turn is over, when the claim has gone out (pg's
+      // pool sends it on the next tick): dispatching the abort cost 0.05 ms on the way from a wake-up
+      // to its claim.
+      if (previous) setImmediate(() => previous.abort(TIMER_CANCELLED))
       try {
-        const again = await this.#claimPass(lane)
+        const again = await pass
         failures = 0
         if (again) continue
       } catch (error) {
@@ -295,8 +304,14 @@ export class Worker {
         this.#log.error({ err: error, queue: lane.queue }, 'claiming jobs failed; retrying')
       }
       const waitMs = failures > 0 ? Math.min(30_000, this.#pollMs * 2 ** failures) : this.#pollMs
-      await this.#clock.sleep(waitMs, sleep.signal).catch(() => {})
+      await lane.wait(() => {
+        if (this.#stop.signal.aborted) return Promise.resolve()
+        const sleep = new AbortController()
+        lane.sleep = sleep
+        return this.#clock.sleep(waitMs, sleep.signal)
+      })
     }
+    lane.sleep?.abort(TIMER_CANCELLED)
   }
 
   /** Claims if the lane needs jobs; true when it should claim again at once. */
@@ -372,13 +387,13 @@ export class Worker {
    */
   #wake(lane: Lane): void {
     if (lane.claiming) lane.wokenDuringClaim = true
-    else if (lane.needsClaim()) lane.sleep?.abort(TIMER_CANCELLED)
+    else if (lane.needsClaim()) lane.wake()
     else lane.more = true
   }
 
   /** After a slot or buffer place frees: claim if jobs may be waiting and the lane needs them. */
   #refill(lane: Lane): void {
-    if (lane.more && !lane.claiming && lane.needsClaim()) lane.sleep?.abort(TIMER_CANCELLED)
+    if (lane.more && !lane.claiming && lane.needsClaim()) lane.wake()
   }
 
   #start(lane: Lane, { row, claimedAt }: Buffered): void {
