@@ -7,11 +7,14 @@
  *
  * Measures:
  * - enqueue --mode single|batch --jobs N --batch B: N no-op jobs, one awaited call each or B per call.
- * - fill --jobs N --batch B: stores N queued jobs for a later drain (not timed for the report).
+ * - fill --jobs N --batch B [--task warm]: stores N queued jobs for a later drain (not timed for the
+ *   report); `--task warm` (afterwork) stores warm-up jobs, in their own queue, for `drain --warm`.
  * - drain --jobs N --concurrency C [--marks 1000,10000] [--cap MS]: runs N queued no-op jobs; time
  *   from worker start until the N-th job's outcome is committed (see below), this process's CPU
  *   time and peak RSS (this process holds only the worker), and PostgreSQL's (or Redis's) CPU time.
- *   With --cap, stops after MS ms and reports how many finished by then.
+ *   With --cap, stops after MS ms and reports how many finished by then. With --warm W (afterwork),
+ *   the worker first runs W warm-up jobs (stored by `fill --task warm`), then registers the no-op
+ *   task: times and CPU run from then, in a warm process.
  * - latency --where same|separate --jobs N --gap MS: N jobs enqueued MS apart; pick-up = handler
  *   start minus the time taken just before the enqueue call. `separate` spawns a `latency-worker`
  *   child as the worker process (woken by LISTEN/NOTIFY, or Redis for BullMQ).
@@ -140,11 +143,17 @@ interface Flags {
   cap: number
   /** afterwork's worker prefetch; undefined: its default. */
   prefetch: number | undefined
+  /** fill: the task to enqueue (`warm`: the warm-up task, in its own queue; afterwork only). */
+  task: string
+  /** drain: warm-up jobs to run (the `warm` task) before the measured TASK jobs; afterwork only. */
+  warm: number
   /** afterwork's worker.retention.succeeded; undefined: its default. */
   retentionSucceeded: number | string | undefined
 }
 
 const TASK = 'noop'
+/** The task a drain with --warm runs first, in its own queue, before registering TASK. */
+const WARM = 'warm'
 const selfScript = fileURLToPath(import.meta.url)
 /** How often the done-check polls the store after the N-th handler returned. */
 const DONE_POLL_MS = 2
@@ -177,6 +186,8 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       cap: { type: 'string', default: '0' },
       prefetch: { type: 'string', default: '' },
       'retention-succeeded': { type: 'string', default: '' },
+      task: { type: 'string', default: TASK },
+      warm: { type: 'string', default: '0' },
     },
   })
   const [measure, impl] = positionals
@@ -209,6 +220,8 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       marks: values.marks === '' ? [] : values.marks.split(',').map((m) => int('marks', m)),
       cap: int('cap', values.cap),
       prefetch: values.prefetch === '' ? undefined : int('prefetch', values.prefetch),
+      task: oneOf('task', values.task, [TASK, WARM] as const),
+      warm: int('warm', values.warm),
       // A bare number is milliseconds, as afterwork's Duration takes it; anything else is passed as text ('1h').
       retentionSucceeded: values['retention-succeeded'] === '' ? undefined : /^\d+$/.test(values['retention-succeeded']) ? Number(values['retention-succeeded']) : values['retention-succeeded'],
     },
@@ -271,7 +284,7 @@ async function pollUntilNone(unfinished: () => Promise<number>): Promise<number>
 // ---------------------------------------------------------------------------------------------
 // afterwork
 
-async function afterworkService(flags: Flags, worker: false | WorkerOptions, handler: (p: Payload) => void = () => {}) {
+async function afterworkService(flags: Flags, worker: false | WorkerOptions, handler: (p: Payload) => void = () => {}, name: string = flags.task) {
   const { createService, silentLogger } = await import('afterwork')
   const { postgres } = await import('afterwork/postgres')
   const svc = createService({
@@ -282,14 +295,17 @@ async function afterworkService(flags: Flags, worker: false | WorkerOptions, han
     // A drain ends with stop(): let it finish what is running without waiting long.
     shutdown: { work: '5s' },
   })
-  const task = svc.task(TASK, { schema: anything }, async (payload) => {
+  // The warm-up task has a queue of its own, so its claims never walk past the pending TASK jobs.
+  const task = svc.task(name, { schema: anything, ...(name === WARM ? { queue: WARM } : {}) }, async (payload) => {
     handler(payload)
   })
   return { svc, task }
 }
 
-async function afterworkCount(svc: AnyService, state?: string): Promise<number> {
-  return (await svc.queue.counts()).filter((c) => state === undefined || c.state === state).reduce((sum, c) => sum + c.count, 0)
+async function afterworkCount(svc: AnyService, state?: string, name?: string): Promise<number> {
+  return (await svc.queue.counts())
+    .filter((c) => (state === undefined || c.state === state) && (name === undefined || c.name === name))
+    .reduce((sum, c) => sum + c.count, 0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,7 +420,7 @@ async function enqueue(impl: Impl, flags: Flags): Promise<EnqueueResult> {
       if (mode === 'single') for (const p of payloads) await task.enqueue(p)
       else for (const chunk of chunks) await task.enqueueMany(chunk)
       end()
-      stored = await afterworkCount(svc)
+      stored = await afterworkCount(svc, undefined, flags.task)
       await svc.stop()
       break
     }
@@ -478,23 +494,46 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
   let c0: number
   switch (impl) {
     case 'afterwork': {
-      const { svc } = await afterworkService(flags, {
-        concurrency,
-        ...(flags.prefetch === undefined ? {} : { prefetch: flags.prefetch }),
-        ...(flags.retentionSucceeded === undefined ? {} : { retention: { succeeded: flags.retentionSucceeded } }),
+      const { warm } = flags
+      // With --warm the service starts with the warm-up task only and registers TASK after `warm`
+      // of its jobs succeeded: the measurement starts then, in a warm process.
+      const { svc } = await afterworkService(
+        flags,
+        {
+          concurrency,
+          ...(flags.prefetch === undefined ? {} : { prefetch: flags.prefetch }),
+          ...(flags.retentionSucceeded === undefined ? {} : { retention: { succeeded: flags.retentionSucceeded } }),
+        },
+        () => {},
+        warm > 0 ? WARM : TASK,
+      )
+      const warmed = deferred<void>()
+      let warmedUp = 0
+      svc.on('job:running', (e) => {
+        if (e.name === TASK) counter.started()
       })
-      svc.on('job:running', () => counter.started())
       // Emitted once the outcome is committed.
-      svc.on('job:succeeded', () => counter.hit())
+      svc.on('job:succeeded', (e) => {
+        if (e.name === TASK) counter.hit()
+        else if (++warmedUp === warm) warmed.resolve()
+      })
+      const succeededBefore = warm > 0 ? await afterworkCount(svc, 'succeeded', TASK) : 0
       c0 = cpuUs()
       t0 = performance.now()
       await svc.start()
       emit({ event: 'started' })
+      if (warm > 0) {
+        await warmed.promise
+        svc.task(TASK, { schema: anything }, async () => {})
+        c0 = cpuUs()
+        t0 = performance.now()
+      }
       end = await finishedOrCapped()
       doneAt = end.at
       s1 = await storeCpu()
       // With retention.succeeded 0 a succeeded job is deleted as its outcome is stored: none may be left.
-      succeeded = flags.retentionSucceeded === 0 ? jobs - (await afterworkCount(svc)) : await afterworkCount(svc, 'succeeded')
+      succeeded =
+        flags.retentionSucceeded === 0 ? jobs - (await afterworkCount(svc)) : (await afterworkCount(svc, 'succeeded', TASK)) - succeededBefore
       await svc.stop()
       break
     }

@@ -34,10 +34,10 @@
  *    draining `shallow` pending jobs (c=50). The deep schema is filled for each run (enqueueMany in
  *    batches of 10,000), then a fresh worker process drains; with --deep-analyze the jobs table is
  *    ANALYZEd in between (the statistics autovacuum would gather within a minute or so).
- *    Those windows are a cold worker's first jobs. The warm window compares the same jobs of a
- *    worker's life, numbers `deep-warm`+1 to `deep-warm`+`shallow`, of a drain of 1,000,000 pending
- *    and of a drain of `deep-warm` + 2 × `shallow` (so `shallow` to 2 × `shallow` are pending during
- *    the window): what the queue's depth costs a running worker.
+ *    Those windows are a cold worker's first jobs. The warm runs give the same comparison to a
+ *    worker that has run `deep-warm` warm-up jobs (another task, in its own queue) before it takes
+ *    the no-op task: `shallow` jobs pending against what the cold deep drain left (`deep` minus
+ *    `deep-claims`) in the same schema.
  *
  * Every measurement is a fresh process (bench/queue-postgres-worker.ts) on a fresh schema (or a fresh
  * BullMQ queue), dropped after. Within a round the libraries alternate, their order rotating from
@@ -104,7 +104,7 @@ type Run<R extends WorkerResult> = R & { round: number; load: number; warnings: 
 
 /**
  * A deep-queue comparison: one run drains `shallow` pending jobs, one the first of `deep`; `warm`
- * marks the run that drains `deepWarm` jobs first and then `2 × shallow` (the warm window).
+ * marks the runs whose worker ran `deepWarm` warm-up jobs first.
  */
 type DeepRun = Run<DrainResult> & { pending: number; fillMs: number; warm?: boolean }
 
@@ -338,26 +338,38 @@ async function latencyRound(s: Settings, round: number, runs: Runs): Promise<voi
 }
 
 async function deepRuns(s: Settings, runs: Runs): Promise<void> {
-  const warmMarks = [s.deepWarm, s.deepWarm + s.shallow]
-  const marks = [...new Set([Math.min(s.shallow, s.deepClaims), s.deepClaims, ...warmMarks])].join(',')
-  const deepJobs = Math.max(s.deepClaims, s.deepWarm + s.shallow)
+  const marks = [...new Set([Math.min(s.shallow, s.deepClaims), s.deepClaims])].join(',')
+  /** Warm-up jobs into the store, then a drain of `shallow` jobs by a worker that ran them first. */
+  const warmDrain = async (store: string[], round: number) => {
+    await runWorker<FillResult>(['fill', 'afterwork', ...store, '--task', 'warm', '--jobs', String(s.deepWarm), '--batch', '10000'], round, s)
+    return runWorker<DrainResult>(['drain', 'afterwork', ...store, '--warm', String(s.deepWarm), '--jobs', String(s.shallow), '--concurrency', '50', '--marks', String(s.shallow)], round, s)
+  }
   for (let round = 1; round <= s.deepRuns; round++) {
     const shallow = await fillAndDrain(s, 'afterwork', s.shallow, 50, round, ['--marks', String(s.shallow)])
     runs.deep.push({ ...shallow, pending: s.shallow })
     progress(shallow)
-    // The warm window: jobs deepWarm+1 .. deepWarm+shallow, while 2 × shallow down to shallow are pending.
-    const warm = await fillAndDrain(s, 'afterwork', s.deepWarm + 2 * s.shallow, 50, round, ['--marks', warmMarks.join(',')])
-    runs.deep.push({ ...warm, pending: s.shallow, warm: true })
-    progress(warm)
+    const shallowStore = freshStore(s, 'afterwork')
+    try {
+      const filled = await runWorker<FillResult>(['fill', 'afterwork', ...shallowStore.args, '--jobs', String(s.shallow), '--batch', String(s.batch)], round, s)
+      const warm = await warmDrain(shallowStore.args, round)
+      runs.deep.push({ ...warm, pending: s.shallow, fillMs: filled.ms, warm: true })
+      progress(warm)
+    } finally {
+      await shallowStore.cleanup()
+    }
     process.stderr.write(`deep round ${round}: filling ${num(s.deep, 0)} jobs ...\n`)
     const store = freshStore(s, 'afterwork')
     try {
       const filled = await runWorker<FillResult>(['fill', 'afterwork', ...store.args, '--jobs', String(s.deep), '--batch', '10000'], round, s)
       process.stderr.write(`deep round ${round}: filled in ${num(filled.ms / 1000, 1)} s\n`)
       if (s.deepAnalyze) await (await adminClient(s)).query(`ANALYZE "${store.args[1] as string}".jobs`)
-      const deep = await runWorker<DrainResult>(['drain', 'afterwork', ...store.args, '--jobs', String(deepJobs), '--concurrency', '50', '--marks', marks], round, s)
+      const deep = await runWorker<DrainResult>(['drain', 'afterwork', ...store.args, '--jobs', String(s.deepClaims), '--concurrency', '50', '--marks', marks], round, s)
       runs.deep.push({ ...deep, pending: s.deep, fillMs: filled.ms })
       progress(deep)
+      // The rest of the deep queue, drained by a warm worker.
+      const warm = await warmDrain(store.args, round)
+      runs.deep.push({ ...warm, pending: s.deep - s.deepClaims, fillMs: filled.ms, warm: true })
+      progress(warm)
     } finally {
       await store.cleanup()
     }
@@ -490,6 +502,7 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
   const shallow = runs.filter((r) => r.pending === s.shallow && !r.warm)
   const warmShallow = runs.filter((r) => r.pending === s.shallow && r.warm)
   const deep = runs.filter((r) => r.pending === s.deep)
+  const warmDeep = runs.filter((r) => r.pending === s.deep - s.deepClaims && r.warm)
   const mark = (r: DrainResult, count: number) => r.marks.find((m) => m.count === count)
   /** Jobs per second from the first job's start to the count-th success. */
   const window = (r: DrainResult, count: number) => rate(count, (mark(r, count)?.ms ?? NaN) - r.firstMs)
@@ -500,10 +513,7 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
   const deepRate = (r: DrainResult) => window(r, s.deepClaims)
   const headline = spread(paired(deep, shallow, deepRate, shallowRate))
   const like = spread(paired(deep, shallow, (r) => window(r, small), (r) => window(r, small)))
-  /** Jobs per second over the warm window, between the deepWarm-th and the (deepWarm + shallow)-th success. */
-  const warmRate = (r: DrainResult) => rate(s.shallow, (mark(r, s.deepWarm + s.shallow)?.ms ?? NaN) - (mark(r, s.deepWarm)?.ms ?? NaN))
-  const warmCpu = (r: DrainResult) => ((mark(r, s.deepWarm + s.shallow)?.cpuUs ?? NaN) - (mark(r, s.deepWarm)?.cpuUs ?? NaN)) / s.shallow
-  const warmRatio = spread(paired(deep, warmShallow, warmRate, warmRate))
+  const warmRatio = spread(paired(warmDeep, warmShallow, shallowRate, shallowRate))
   const cpuHeadline = spread(paired(shallow, deep, (r) => cpuPerJob(r, s.shallow), (r) => cpuPerJob(r, s.deepClaims)))
   return [
     `### Drain rate with ${num(s.deep, 0)} jobs pending against ${num(s.shallow, 0)} pending (afterwork, c=50, ${shallow.length} runs each)`,
@@ -513,14 +523,14 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
     `| ${num(s.shallow, 0)} | all ${num(s.shallow, 0)} | ${fmtValues(shallow.map(shallowRate), 0)} | ${fmtSpread(spread(shallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | ${fmtSpread(spread(shallow.map((r) => r.storeCpuUs / r.jobs)), 1)} | ${fmtSpread(spread(shallow.map((r) => r.firstMs)), 1)} |`,
     `| ${num(s.deep, 0)} | first ${num(small, 0)} | ${fmtValues(deep.map((r) => window(r, small)), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, small))), 1)} | | ${fmtSpread(spread(deep.map((r) => r.firstMs)), 1)} |`,
     `| ${num(s.deep, 0)} | first ${num(s.deepClaims, 0)} | ${fmtValues(deep.map(deepRate), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, s.deepClaims))), 1)} | ${fmtSpread(spread(deep.map((r) => r.storeCpuUs / r.jobs)), 1)} | |`,
-    `| ${num(s.shallow, 0)}-${num(2 * s.shallow, 0)}, after ${num(s.deepWarm, 0)} run (warm) | jobs ${num(s.deepWarm + 1, 0)}-${num(s.deepWarm + s.shallow, 0)} | ${fmtValues(warmShallow.map(warmRate), 0)} | ${fmtSpread(spread(warmShallow.map(warmCpu)), 1)} | | |`,
-    `| ${num(s.deep, 0)} (warm) | jobs ${num(s.deepWarm + 1, 0)}-${num(s.deepWarm + s.shallow, 0)} | ${fmtValues(deep.map(warmRate), 0)} | ${fmtSpread(spread(deep.map(warmCpu)), 1)} | | |`,
+    `| ${num(s.shallow, 0)}, worker warmed up by ${num(s.deepWarm, 0)} jobs | all ${num(s.shallow, 0)} | ${fmtValues(warmShallow.map(shallowRate), 0)} | ${fmtSpread(spread(warmShallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | | ${fmtSpread(spread(warmShallow.map((r) => r.firstMs)), 1)} |`,
+    `| ${num(s.deep - s.deepClaims, 0)}, worker warmed up by ${num(s.deepWarm, 0)} jobs | first ${num(s.shallow, 0)} | ${fmtValues(warmDeep.map(shallowRate), 0)} | ${fmtSpread(spread(warmDeep.map((r) => cpuPerJob(r, s.shallow))), 1)} | | ${fmtSpread(spread(warmDeep.map((r) => r.firstMs)), 1)} |`,
     '',
     '| ratio, paired per run | median (min–max) | target | median meets it |',
     '| --- | --- | --- | --- |',
     `| first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(headline, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(headline.median, headline.median >= targets.deepOverShallow)} |`,
     `| first ${num(small, 0)} of ${num(s.deep, 0)} / all ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmtSpread(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
-    `| warm window: ${num(s.deep, 0)} pending / ${num(s.shallow, 0)}-${num(2 * s.shallow, 0)} pending, jobs ${num(s.deepWarm + 1, 0)}-${num(s.deepWarm + s.shallow, 0)} of a worker | ${fmtSpread(warmRatio, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(warmRatio.median, warmRatio.median >= targets.deepOverShallow)} |`,
+    `| warm worker: first ${num(s.shallow, 0)} of ${num(s.deep - s.deepClaims, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(warmRatio, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(warmRatio.median, warmRatio.median >= targets.deepOverShallow)} |`,
     `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(cpuHeadline, 3)} | | |`,
     '',
     `Each deep run fills a fresh schema with ${num(s.deep, 0)} jobs (enqueueMany, batches of 10,000: ${fmtSpread(spread(deep.map((r) => r.fillMs / 1000)), 1)} s)${s.deepAnalyze ? ', runs ANALYZE on its jobs table,' : ''} and drains it at once with a fresh worker process${s.deepAnalyze ? '' : ' (before autovacuum has analyzed the new table)'}. Rates run from the first job's start to the n-th success.`,

@@ -43,6 +43,7 @@ export class Queue<Tx = never> {
   readonly #log: Logger
   readonly #tasks = new Map<string, TaskDefinition>()
   readonly #wakeListeners = new Set<(queue: string) => void>()
+  readonly #registerListeners = new Set<(queue: string) => void>()
   #drainer: (() => Promise<void>) | undefined
 
   constructor(driver: QueueDriver<Tx>, deps: { clock: Clock; events: Events; log: Logger }) {
@@ -77,8 +78,16 @@ export class Queue<Tx = never> {
   /** Registers a task; see `Service.task`. */
   register<S extends StandardSchemaV1, R>(name: string, opts: TaskOptions<S>, handler: TaskHandler<S, R>): Task<StandardSchemaV1.InferInput<S>, Awaited<R>, Tx> {
     if (this.#tasks.has(name)) throw new AfterworkError('ERR_NAME_DUPLICATE', `A task named "${name}" is already registered`)
-    this.#tasks.set(name, defineTask(name, opts, handler))
+    const definition = defineTask(name, opts, handler)
+    this.#tasks.set(name, definition)
+    for (const listener of this.#registerListeners) listener(definition.queue)
     return new Task(this, name)
+  }
+
+  /** @internal Lets a started worker claim a task registered after its start, in a new queue too. */
+  onRegister(listener: (queue: string) => void): () => void {
+    this.#registerListeners.add(listener)
+    return () => this.#registerListeners.delete(listener)
   }
 
   /** @internal The worker reads definitions by name. */

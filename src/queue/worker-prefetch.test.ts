@@ -337,16 +337,23 @@ describe('Worker wake-ups', () => {
     expect(ran).toEqual([5])
   })
 
-  it('claims the tasks registered after start too', async () => {
-    const { svc, settle, ran, gate } = setup({ concurrency: 1 })
+  it('claims the tasks registered after start too, in a queue it already serves or a new one, without drain()', async () => {
+    const { svc, settle, ran, gate, store } = setup({ concurrency: 1 })
     gate.openAll()
+    // Stored before the tasks exist here, as another process would: no in-process wake-up for them.
+    await store.jobInsertMany({
+      jobs: [
+        { id: 'late-1', queue: 'default', name: 'late', payload: '{"n":1}', priority: 0, runAt: T0, maxAttempts: 1 },
+        { id: 'other-1', queue: 'other', name: 'elsewhere', payload: '{"n":2}', priority: 0, runAt: T0, maxAttempts: 1 },
+      ],
+      now: T0,
+    })
     await svc.start()
     const late: number[] = []
-    const task = svc.task('late', { schema: N }, ({ n }) => void late.push(n))
-    await task.enqueue({ n: 1 })
-    await svc.queue.drain()
+    svc.task('late', { schema: N }, ({ n }) => void late.push(n))
+    svc.task('elsewhere', { schema: N, queue: 'other' }, ({ n }) => void late.push(n))
     await settle()
-    expect(late).toEqual([1])
+    expect(late.toSorted()).toEqual([1, 2])
     expect(ran).toEqual([])
   })
 })

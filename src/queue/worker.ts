@@ -117,6 +117,7 @@ export class Worker {
   #heartbeats: Promise<void> | undefined
   #settled: Deferred<void> | undefined
   #offWake: (() => void) | undefined
+  #offRegister: (() => void) | undefined
   #started = false
 
   constructor(
@@ -189,6 +190,7 @@ export class Worker {
       signal: this.#stop.signal,
     })
     for (const [queue, names] of this.#queue.namesByQueue()) this.#loops.push(this.#claimLoop(this.#lane(queue, names)))
+    this.#offRegister = this.#queue.onRegister((queue) => this.#taskRegistered(queue))
     this.#heartbeats = this.#every(this.#leaseMs / 3, this.#halt.signal, () => this.#heartbeat())
     this.#loops.push(this.#every(this.#leaseMs, this.#stop.signal, () => this.#rescue()))
     this.#loops.push(this.#every(600_000, this.#stop.signal, () => this.#prune()))
@@ -203,6 +205,7 @@ export class Worker {
     if (!this.#started || this.#stop.signal.aborted) return
     this.#stop.abort(new ShutdownError())
     this.#offWake?.()
+    this.#offRegister?.()
     for (const lane of this.#lanes.values()) {
       lane.wake()
       lane.sleep?.abort(TIMER_CANCELLED)
@@ -268,6 +271,18 @@ export class Worker {
     const created = new Lane(queue, names, this.#concurrencyOf(queue), min, max)
     this.#lanes.set(queue, created)
     return created
+  }
+
+  /**
+   * A task registered after start: its queue's lane claims its name from now on, and a queue new to
+   * this worker gets a claim loop of its own. Without this only `drain()` ever claimed such tasks.
+   */
+  #taskRegistered(queue: string): void {
+    if (this.#stop.signal.aborted) return
+    const known = this.#lanes.has(queue)
+    const lane = this.#lane(queue, this.#queue.namesByQueue().get(queue) ?? [])
+    if (known) this.#wake(lane)
+    else this.#loops.push(this.#claimLoop(lane))
   }
 
   #concurrencyOf(queue: string): number {
