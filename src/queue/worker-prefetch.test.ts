@@ -486,30 +486,20 @@ describe('Worker adaptive prefetch (issue 7)', () => {
   })
 
   it("claims and completes in the store's batch sizes (PostgreSQL's are larger), unless the worker sets its own", async () => {
-    const jobs = Array.from({ length: 1_500 }, (_, n) => n)
     const big = () => Object.assign(memory(), { batchDefaults: { claimBatch: 300, completionBatch: 250 } })
-    {
-      const { svc, spy, gate, ran, settle, enqueue } = setup({ concurrency: 2 }, { store: big() })
+    /** Drains `count` jobs from a store with larger batch defaults; the largest claim and completion. */
+    const drained = async (worker: WorkerOptions, count: number) => {
+      const { svc, spy, gate, ran, settle, enqueue } = setup(worker, { store: big() })
       gate.openAll()
-      await enqueue(...jobs)
+      await enqueue(...Array.from({ length: count }, (_, n) => n))
       spy.holdClaims()
       await svc.start()
       await rounds(spy, settle, 16)
-      expect(ran).toHaveLength(1_500)
-      expect(Math.max(...spy.claims)).toBe(300)
-      expect(Math.max(...spy.completions)).toBe(250)
+      expect(ran).toHaveLength(count)
+      return { claim: Math.max(...spy.claims), completion: Math.max(...spy.completions) }
     }
-    {
-      const { svc, spy, gate, ran, settle, enqueue } = setup({ concurrency: 2, claimBatch: 40, completionBatch: 30 }, { store: big() })
-      gate.openAll()
-      await enqueue(...jobs.slice(0, 300))
-      spy.holdClaims()
-      await svc.start()
-      await rounds(spy, settle, 16)
-      expect(ran).toHaveLength(300)
-      expect(Math.max(...spy.claims)).toBe(40)
-      expect(Math.max(...spy.completions)).toBe(30)
-    }
+    expect(await drained({ concurrency: 2 }, 1_500)).toEqual({ claim: 300, completion: 250 })
+    expect(await drained({ concurrency: 2, claimBatch: 40, completionBatch: 30 }, 300)).toEqual({ claim: 40, completion: 30 })
   })
 
   it('a prefetch the user set stays as set', async () => {
