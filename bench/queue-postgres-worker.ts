@@ -14,7 +14,9 @@
  *   time and peak RSS (this process holds only the worker), and PostgreSQL's (or Redis's) CPU time.
  *   With --cap, stops after MS ms and reports how many finished by then. With --warm W (afterwork),
  *   the worker first runs W warm-up jobs (stored by `fill --task warm`), then registers the no-op
- *   task: times and CPU run from then, in a warm process.
+ *   task: times and CPU run from then, in a warm process. With --refill R (afterwork), each R-th
+ *   success enqueues R more jobs (one enqueueMany from this process), so the queue's depth holds
+ *   steady while the marks time a window in the middle: the steady-state rate at that depth.
  * - latency --where same|separate --jobs N --gap MS: N jobs enqueued MS apart; pick-up = handler
  *   start minus the time taken just before the enqueue call. `separate` spawns a `latency-worker`
  *   child as the worker process (woken by LISTEN/NOTIFY, or Redis for BullMQ).
@@ -147,6 +149,8 @@ interface Flags {
   task: string
   /** drain: warm-up jobs to run (the `warm` task) before the measured TASK jobs; afterwork only. */
   warm: number
+  /** drain: enqueue this many more jobs at every this-many-th success (0: none); afterwork only. */
+  refill: number
   /** afterwork's worker.retention.succeeded; undefined: its default. */
   retentionSucceeded: number | string | undefined
 }
@@ -188,6 +192,7 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       'retention-succeeded': { type: 'string', default: '' },
       task: { type: 'string', default: TASK },
       warm: { type: 'string', default: '0' },
+      refill: { type: 'string', default: '0' },
     },
   })
   const [measure, impl] = positionals
@@ -222,6 +227,7 @@ function readArgs(): { measure: Measure; impl: Impl; flags: Flags } {
       prefetch: values.prefetch === '' ? undefined : int('prefetch', values.prefetch),
       task: oneOf('task', values.task, [TASK, WARM] as const),
       warm: int('warm', values.warm),
+      refill: int('refill', values.refill),
       // A bare number is milliseconds, as afterwork's Duration takes it; anything else is passed as text ('1h').
       retentionSucceeded: values['retention-succeeded'] === '' ? undefined : /^\d+$/.test(values['retention-succeeded']) ? Number(values['retention-succeeded']) : values['retention-succeeded'],
     },
@@ -494,10 +500,10 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
   let c0: number
   switch (impl) {
     case 'afterwork': {
-      const { warm } = flags
+      const { warm, refill } = flags
       // With --warm the service starts with the warm-up task only and registers TASK after `warm`
       // of its jobs succeeded: the measurement starts then, in a warm process.
-      const { svc } = await afterworkService(
+      const { svc, task } = await afterworkService(
         flags,
         {
           concurrency,
@@ -509,13 +515,26 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
       )
       const warmed = deferred<void>()
       let warmedUp = 0
+      let measured = warm > 0 ? undefined : task
+      /** The refills in flight and the first refill error: the drain fails on it rather than starving. */
+      const refills = new Set<Promise<unknown>>()
+      let refillError: unknown
+      const refillPayloads = Array.from({ length: refill }, (_, i) => ({ i }))
       svc.on('job:running', (e) => {
         if (e.name === TASK) counter.started()
       })
       // Emitted once the outcome is committed.
       svc.on('job:succeeded', (e) => {
-        if (e.name === TASK) counter.hit()
-        else if (++warmedUp === warm) warmed.resolve()
+        if (e.name === TASK) {
+          counter.hit()
+          if (refill > 0 && measured !== undefined && counter.count % refill === 0 && counter.count < jobs) {
+            const p = measured.enqueueMany(refillPayloads).catch((error: unknown) => {
+              refillError ??= error
+            })
+            refills.add(p)
+            void p.finally(() => refills.delete(p))
+          }
+        } else if (++warmedUp === warm) warmed.resolve()
       })
       const succeededBefore = warm > 0 ? await afterworkCount(svc, 'succeeded', TASK) : 0
       c0 = cpuUs()
@@ -524,13 +543,15 @@ async function drain(impl: Impl, flags: Flags): Promise<DrainResult> {
       emit({ event: 'started' })
       if (warm > 0) {
         await warmed.promise
-        svc.task(TASK, { schema: anything }, async () => {})
+        measured = svc.task(TASK, { schema: anything }, async () => {})
         c0 = cpuUs()
         t0 = performance.now()
       }
       end = await finishedOrCapped()
       doneAt = end.at
       s1 = await storeCpu()
+      await Promise.all(refills)
+      if (refillError !== undefined) throw refillError
       // With retention.succeeded 0 a succeeded job is deleted as its outcome is stored: none may be left.
       succeeded =
         flags.retentionSucceeded === 0 ? jobs - (await afterworkCount(svc)) : (await afterworkCount(svc, 'succeeded', TASK)) - succeededBefore

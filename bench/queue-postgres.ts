@@ -10,6 +10,7 @@
  *     [--batch 1000] [--concurrency 10,50] [--latency-jobs 100] [--gap 10] [--cap 10000] [--prefetch N]
  *     [--retention-succeeded 0]
  *     [--deep 1000000] [--shallow 1000] [--deep-claims 10000] [--deep-warm 10000] [--deep-runs 3] [--deep-analyze]
+ *     [--steady 25000]
  *     [--only enqueue,drain,latency,deep] [--impls afterwork,graphile,graphile-batch,pgboss,pgboss-fast,bullmq]
  *     [--url postgres://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379]
  *
@@ -38,6 +39,11 @@
  *    worker that has run `deep-warm` warm-up jobs (another task, in its own queue) before it takes
  *    the no-op task: `shallow` jobs pending against what the cold deep drain left (`deep` minus
  *    `deep-claims`) in the same schema.
+ *    The steady runs time a queue held at one depth: a worker drains `steady` jobs and, at every
+ *    `shallow`/10-th success, enqueues that many more itself, so `shallow` pending stay about
+ *    `shallow` and the deep schema's stay about a million; the rate is timed from the `steady`/5-th
+ *    success to the last (past start-up and the pipeline's filling), with identical work per job at
+ *    both depths. This is the issue's "drain throughput with N pending" in its plainest reading.
  *
  * Every measurement is a fresh process (bench/queue-postgres-worker.ts) on a fresh schema (or a fresh
  * BullMQ queue), dropped after. Within a round the libraries alternate, their order rotating from
@@ -93,6 +99,8 @@ interface Settings {
   deepRuns: number
   /** ANALYZE the deep schema's jobs table between the fill and the drain (planner statistics, as autovacuum would gather them). */
   deepAnalyze: boolean
+  /** Jobs in each steady-depth drain (the queue refilled as it drains). */
+  steady: number
   only: Group[]
   impls: Impl[]
   url: string
@@ -106,7 +114,7 @@ type Run<R extends WorkerResult> = R & { round: number; load: number; warnings: 
  * A deep-queue comparison: one run drains `shallow` pending jobs, one the first of `deep`; `warm`
  * marks the runs whose worker ran `deepWarm` warm-up jobs first.
  */
-type DeepRun = Run<DrainResult> & { pending: number; fillMs: number; warm?: boolean }
+type DeepRun = Run<DrainResult> & { pending: number; fillMs: number; warm?: boolean; steady?: 'shallow' | 'deep' }
 
 interface Runs {
   enqueue: Run<EnqueueResult>[]
@@ -133,6 +141,7 @@ function readSettings(): Settings {
       'deep-warm': { type: 'string', default: '10000' },
       'deep-runs': { type: 'string', default: '3' },
       'deep-analyze': { type: 'boolean', default: false },
+      steady: { type: 'string', default: '25000' },
       only: { type: 'string', default: allGroups.join(',') },
       impls: { type: 'string', default: allImpls.join(',') },
       url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
@@ -167,12 +176,14 @@ function readSettings(): Settings {
     deepWarm: int('deep-warm', values['deep-warm']),
     deepRuns: int('deep-runs', values['deep-runs']),
     deepAnalyze: values['deep-analyze'],
+    steady: int('steady', values.steady),
     only: list('only', values.only, allGroups),
     impls: list('impls', values.impls, allImpls),
     url: values.url,
     redis: values.redis,
   }
   if (s.deepClaims > s.deep) throw new Error('--deep-claims must not exceed --deep')
+  if (s.shallow < 10 || s.steady < 5) throw new Error('--shallow must be at least 10 and --steady at least 5')
   const major = Number(process.versions.node.split('.')[0])
   if (major < 22 && s.impls.some((i) => i.startsWith('graphile') || i.startsWith('pgboss'))) {
     throw new Error(`graphile-worker 0.18 and pg-boss 12 need Node 22+; this is ${process.version}. Put Node 24 first on PATH (see the header), or pass --impls afterwork,bullmq`)
@@ -337,6 +348,11 @@ async function latencyRound(s: Settings, round: number, runs: Runs): Promise<voi
   }
 }
 
+/** Jobs a steady-depth drain enqueues at every such count of successes. */
+const steadyRefill = (s: Settings) => Math.floor(s.shallow / 10)
+/** The success from which a steady-depth drain is timed. */
+const steadyFrom = (s: Settings) => Math.floor(s.steady / 5)
+
 async function deepRuns(s: Settings, runs: Runs): Promise<void> {
   const marks = [...new Set([Math.min(s.shallow, s.deepClaims), s.deepClaims])].join(',')
   /** Warm-up jobs into the store, then a drain of `shallow` jobs by a worker that ran them first. */
@@ -344,6 +360,13 @@ async function deepRuns(s: Settings, runs: Runs): Promise<void> {
     await runWorker<FillResult>(['fill', 'afterwork', ...store, '--task', 'warm', '--jobs', String(s.deepWarm), '--batch', '10000'], round, s)
     return runWorker<DrainResult>(['drain', 'afterwork', ...store, '--warm', String(s.deepWarm), '--jobs', String(s.shallow), '--concurrency', '50', '--marks', String(s.shallow)], round, s)
   }
+  /** A drain of `steady` jobs that refills the queue as it goes, timed from the `steady`/5-th success. */
+  const steadyDrain = (store: string[], round: number) =>
+    runWorker<DrainResult>(
+      ['drain', 'afterwork', ...store, '--jobs', String(s.steady), '--refill', String(steadyRefill(s)), '--concurrency', '50', '--marks', `${steadyFrom(s)},${s.steady}`],
+      round,
+      s,
+    )
   for (let round = 1; round <= s.deepRuns; round++) {
     const shallow = await fillAndDrain(s, 'afterwork', s.shallow, 50, round, ['--marks', String(s.shallow)])
     runs.deep.push({ ...shallow, pending: s.shallow })
@@ -356,6 +379,15 @@ async function deepRuns(s: Settings, runs: Runs): Promise<void> {
       progress(warm)
     } finally {
       await shallowStore.cleanup()
+    }
+    const steadyStore = freshStore(s, 'afterwork')
+    try {
+      const filled = await runWorker<FillResult>(['fill', 'afterwork', ...steadyStore.args, '--jobs', String(s.shallow), '--batch', String(s.batch)], round, s)
+      const steady = await steadyDrain(steadyStore.args, round)
+      runs.deep.push({ ...steady, pending: s.shallow, fillMs: filled.ms, steady: 'shallow' })
+      progress(steady)
+    } finally {
+      await steadyStore.cleanup()
     }
     process.stderr.write(`deep round ${round}: filling ${num(s.deep, 0)} jobs ...\n`)
     const store = freshStore(s, 'afterwork')
@@ -370,6 +402,10 @@ async function deepRuns(s: Settings, runs: Runs): Promise<void> {
       const warm = await warmDrain(store.args, round)
       runs.deep.push({ ...warm, pending: s.deep - s.deepClaims, fillMs: filled.ms, warm: true })
       progress(warm)
+      // What is left (the warm drain's stop finishes what it had claimed: about `shallow` fewer).
+      const steady = await steadyDrain(store.args, round)
+      runs.deep.push({ ...steady, pending: s.deep - s.deepClaims - s.shallow, fillMs: filled.ms, steady: 'deep' })
+      progress(steady)
     } finally {
       await store.cleanup()
     }
@@ -499,10 +535,12 @@ function latencyReport(runs: Run<LatencyResult>[], s: Settings): string[] {
 }
 
 function deepReport(runs: DeepRun[], s: Settings): string[] {
-  const shallow = runs.filter((r) => r.pending === s.shallow && !r.warm)
+  const shallow = runs.filter((r) => r.pending === s.shallow && !r.warm && r.steady === undefined)
   const warmShallow = runs.filter((r) => r.pending === s.shallow && r.warm)
   const deep = runs.filter((r) => r.pending === s.deep)
   const warmDeep = runs.filter((r) => r.pending === s.deep - s.deepClaims && r.warm)
+  const steadyShallow = runs.filter((r) => r.steady === 'shallow')
+  const steadyDeep = runs.filter((r) => r.steady === 'deep')
   const mark = (r: DrainResult, count: number) => r.marks.find((m) => m.count === count)
   /** Jobs per second from the first job's start to the count-th success. */
   const window = (r: DrainResult, count: number) => rate(count, (mark(r, count)?.ms ?? NaN) - r.firstMs)
@@ -515,6 +553,25 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
   const like = spread(paired(deep, shallow, (r) => window(r, small), (r) => window(r, small)))
   const warmRatio = spread(paired(warmDeep, warmShallow, shallowRate, shallowRate))
   const cpuHeadline = spread(paired(shallow, deep, (r) => cpuPerJob(r, s.shallow), (r) => cpuPerJob(r, s.deepClaims)))
+  const from = steadyFrom(s)
+  /** Jobs per second from the `from`-th success to the last, and the worker's CPU µs per job then. */
+  const steadyRate = (r: DrainResult) => rate(s.steady - from, (mark(r, s.steady)?.ms ?? NaN) - (mark(r, from)?.ms ?? NaN))
+  const steadyCpu = (r: DrainResult) => ((mark(r, s.steady)?.cpuUs ?? NaN) - (mark(r, from)?.cpuUs ?? NaN)) / (s.steady - from)
+  const steadyRatio = spread(paired(steadyDeep, steadyShallow, steadyRate, steadyRate))
+  const steadyWindow = `jobs ${num(from + 1, 0)}–${num(s.steady, 0)}`
+  const steadyRows =
+    steadyShallow.length === 0
+      ? []
+      : [
+          `| about ${num(s.shallow, 0)}, refilled ${num(steadyRefill(s), 0)} at a time | ${steadyWindow} | ${fmtValues(steadyShallow.map(steadyRate), 0)} | ${fmtSpread(spread(steadyShallow.map(steadyCpu)), 1)} | ${fmtSpread(spread(steadyShallow.map((r) => r.storeCpuUs / s.steady)), 1)} | |`,
+          `| about ${num(s.deep - s.deepClaims - s.shallow, 0)}, refilled alike | ${steadyWindow} | ${fmtValues(steadyDeep.map(steadyRate), 0)} | ${fmtSpread(spread(steadyDeep.map(steadyCpu)), 1)} | ${fmtSpread(spread(steadyDeep.map((r) => r.storeCpuUs / s.steady)), 1)} | |`,
+        ]
+  const steadyRatioRows =
+    steadyShallow.length === 0
+      ? []
+      : [
+          `| steady depth: ${steadyWindow} with about ${num(s.deep - s.deepClaims - s.shallow, 0)} pending / with about ${num(s.shallow, 0)} pending | ${fmtSpread(steadyRatio, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(steadyRatio.median, steadyRatio.median >= targets.deepOverShallow)} |`,
+        ]
   return [
     `### Drain rate with ${num(s.deep, 0)} jobs pending against ${num(s.shallow, 0)} pending (afterwork, c=50, ${shallow.length} runs each)`,
     '',
@@ -525,6 +582,7 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
     `| ${num(s.deep, 0)} | first ${num(s.deepClaims, 0)} | ${fmtValues(deep.map(deepRate), 0)} | ${fmtSpread(spread(deep.map((r) => cpuPerJob(r, s.deepClaims))), 1)} | ${fmtSpread(spread(deep.map((r) => r.storeCpuUs / r.jobs)), 1)} | |`,
     `| ${num(s.shallow, 0)}, worker warmed up by ${num(s.deepWarm, 0)} jobs | all ${num(s.shallow, 0)} | ${fmtValues(warmShallow.map(shallowRate), 0)} | ${fmtSpread(spread(warmShallow.map((r) => cpuPerJob(r, s.shallow))), 1)} | | ${fmtSpread(spread(warmShallow.map((r) => r.firstMs)), 1)} |`,
     `| ${num(s.deep - s.deepClaims, 0)}, worker warmed up by ${num(s.deepWarm, 0)} jobs | first ${num(s.shallow, 0)} | ${fmtValues(warmDeep.map(shallowRate), 0)} | ${fmtSpread(spread(warmDeep.map((r) => cpuPerJob(r, s.shallow))), 1)} | | ${fmtSpread(spread(warmDeep.map((r) => r.firstMs)), 1)} |`,
+    ...steadyRows,
     '',
     '| ratio, paired per run | median (min–max) | target | median meets it |',
     '| --- | --- | --- | --- |',
@@ -532,6 +590,7 @@ function deepReport(runs: DeepRun[], s: Settings): string[] {
     `| first ${num(small, 0)} of ${num(s.deep, 0)} / all ${num(small, 0)} of ${num(s.shallow, 0)} (same window) | ${fmtSpread(like, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(like.median, like.median >= targets.deepOverShallow)} |`,
     `| warm worker: first ${num(s.shallow, 0)} of ${num(s.deep - s.deepClaims, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(warmRatio, 3)} | ≥ ${targets.deepOverShallow} | ${verdict(warmRatio.median, warmRatio.median >= targets.deepOverShallow)} |`,
     `| jobs per worker CPU-second: first ${num(s.deepClaims, 0)} of ${num(s.deep, 0)} / all ${num(s.shallow, 0)} of ${num(s.shallow, 0)} | ${fmtSpread(cpuHeadline, 3)} | | |`,
+    ...steadyRatioRows,
     '',
     `Each deep run fills a fresh schema with ${num(s.deep, 0)} jobs (enqueueMany, batches of 10,000: ${fmtSpread(spread(deep.map((r) => r.fillMs / 1000)), 1)} s)${s.deepAnalyze ? ', runs ANALYZE on its jobs table,' : ''} and drains it at once with a fresh worker process${s.deepAnalyze ? '' : ' (before autovacuum has analyzed the new table)'}. Rates run from the first job's start to the n-th success.`,
   ]
