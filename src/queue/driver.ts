@@ -79,6 +79,15 @@ export interface QueueDriver<Tx = never> {
   readonly batchDefaults?: { claimBatch: number; completionBatch: number }
 
   /**
+   * Optional: inserts one job already claimed by `workerId` (running, its first attempt, leased for
+   * `lease` ms) and returns it as `jobClaim` would: the in-process hand-off (`worker.handoff`), one
+   * round trip to a pick-up instead of an insert and then a claim. Only for a job without unique,
+   * rate or concurrency keys that is due now, outside a caller's transaction; nothing is notified,
+   * as no other worker may take it. Drivers whose claim costs no round trip (SQLite, memory) omit it.
+   */
+  jobInsertClaimed?(params: { job: JobInsert; workerId: string; lease: number; now?: number }): Promise<JobRow>
+
+  /**
    * Optional: calls `onWake` when jobs may have been inserted in `queue` by another process. Without
    * it (SQLite, memory) workers poll. Resolves when listening has begun; stops when `signal` aborts.
    */

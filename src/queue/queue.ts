@@ -33,6 +33,17 @@ export interface EnqueueResult {
 }
 
 /**
+ * A free slot of the in-process worker, held for one enqueued job: the job is inserted already
+ * claimed by `workerId`, then `start`ed; `cancel` gives the slot back when the insert failed.
+ */
+export interface HandoffSlot {
+  workerId: string
+  lease: number
+  start(row: JobRow): void
+  cancel(): void
+}
+
+/**
  * The durable queue's client side: the task registry, enqueue with validation, and status, cancel
  * and retry by id. Storage is the driver's; running jobs is the Worker's.
  */
@@ -45,6 +56,7 @@ export class Queue<Tx = never> {
   readonly #wakeListeners = new Set<(queue: string) => void>()
   readonly #registerListeners = new Set<(queue: string) => void>()
   #drainer: (() => Promise<void>) | undefined
+  #handoff: ((queue: string, name: string) => HandoffSlot | undefined) | undefined
 
   constructor(driver: QueueDriver<Tx>, deps: { clock: Clock; events: Events; log: Logger }) {
     this.driver = driver
@@ -108,6 +120,14 @@ export class Queue<Tx = never> {
     return () => this.#wakeListeners.delete(listener)
   }
 
+  /**
+   * @internal The in-process worker offers a free slot for a job enqueued here (`worker.handoff`),
+   * on drivers that can insert a job already claimed.
+   */
+  setHandoff(handoff: ((queue: string, name: string) => HandoffSlot | undefined) | undefined): void {
+    this.#handoff = handoff
+  }
+
   /** @internal The in-process worker lends its drain to {@link drain}. */
   setDrainer(drainer: () => Promise<void>): void {
     this.#drainer = drainer
@@ -146,6 +166,8 @@ export class Queue<Tx = never> {
       const what = payloads.length > 1 ? `payload ${i} of "${name}"` : `payload of "${name}"`
       jobs.push(await this.#buildJob(task, payloads[i], what, now, runAt, opts))
     }
+    const handedOff = jobs.length === 1 && opts.tx === undefined ? await this.#insertHandedOff(jobs[0] as JobInsert, now) : undefined
+    if (handedOff) return [{ id: handedOff, duplicate: false }]
     const results = await this.driver.jobInsertMany({
       jobs,
       ...(this.now === undefined ? {} : { now: this.now }),
@@ -153,6 +175,28 @@ export class Queue<Tx = never> {
     })
     if (opts.tx === undefined && results.some((r) => r.inserted)) for (const wake of this.#wakeListeners) wake(task.queue)
     return results.map((r) => (r.inserted ? { id: r.id, duplicate: false } : { id: r.conflictId, duplicate: true }))
+  }
+
+  /**
+   * The hand-off: a due job without keys, when the in-process worker has a free slot and nothing
+   * waiting for it, is inserted already claimed by that worker and started at once, with no claim
+   * round trip and no NOTIFY. Returns its id, or undefined when the job must take the usual path.
+   */
+  async #insertHandedOff(job: JobInsert, now: number): Promise<string | undefined> {
+    const insertClaimed = this.driver.jobInsertClaimed
+    if (!insertClaimed || !this.#handoff) return undefined
+    if (job.uniqueKey !== undefined || job.rateKey !== undefined || job.concurrencyKey !== undefined || job.runAt > now) return undefined
+    const slot = this.#handoff(job.queue, job.name)
+    if (!slot) return undefined
+    let row: JobRow
+    try {
+      row = await insertClaimed.call(this.driver, { job, workerId: slot.workerId, lease: slot.lease, ...(this.now === undefined ? {} : { now: this.now }) })
+    } catch (error) {
+      slot.cancel()
+      throw error
+    }
+    slot.start(row)
+    return row.id
   }
 
   /** Validates a payload and builds the row to insert; the limits of the task travel on it. */

@@ -10,7 +10,7 @@ import { validateNow } from '../core/validate.js'
 import { CompletionWriter, type Outcome } from './completion-writer.js'
 import type { Completion, JobRow } from './driver.js'
 import { Lane, type Buffered } from './lane.js'
-import type { Queue } from './queue.js'
+import type { HandoffSlot, Queue } from './queue.js'
 import { isCancelJob, isSnooze } from './task.js'
 import { registerWorker } from './worker-identity.js'
 
@@ -62,6 +62,16 @@ export interface WorkerOptions {
    * @default '7d'
    */
   retention?: Duration | { succeeded?: Duration; failed?: Duration }
+  /**
+   * A job enqueued in this process starts without a claim when this worker can take it at once: a
+   * free slot in its queue, nothing buffered and no claim in flight or pending (so no job known to
+   * be waiting is overtaken). The job is inserted already claimed by this worker, one round trip in
+   * place of an insert, a wake-up and a claim (PostgreSQL; SQLite and memory claim in-process
+   * anyway). Jobs with a delay, a unique key, a rate limit or a concurrency key, jobs enqueued in a
+   * caller's transaction and batches always take the claim path. `false`: every job is claimed.
+   * @default true
+   */
+  handoff?: boolean
   /** This worker's identity. @default AFTERWORK_WORKER_ID, else hostname:service:index (the first free index) */
   workerId?: string
 }
@@ -105,6 +115,9 @@ export class Worker {
   readonly #retentionMs: number
   readonly #succeededRetentionMs: number
   readonly #explicitId: string | undefined
+  readonly #handoff: boolean
+  /** Hand-offs whose insert is in flight: stop() waits for them, so a job inserted for this worker is started or handed back. */
+  readonly #handoffs = new Set<Promise<void>>()
   readonly #running = new Map<string, Running>()
   readonly #lanes = new Map<string, Lane>()
   readonly #outcomes: CompletionWriter
@@ -142,6 +155,7 @@ export class Worker {
     this.#retentionMs = toMs(retention.failed ?? '7d', 'worker.retention.failed')
     this.#succeededRetentionMs = toMs(retention.succeeded ?? '7d', 'worker.retention.succeeded')
     this.#explicitId = opts.workerId ?? (process.env.AFTERWORK_WORKER_ID || undefined)
+    this.#handoff = opts.handoff ?? true
     if (!(this.#claimBatch >= 1)) invalidOption('worker.claimBatch', opts.claimBatch, 'a number >= 1')
     if (!(completionBatch >= 1)) invalidOption('worker.completionBatch', opts.completionBatch, 'a number >= 1')
     if (this.#leaseMs < 300) invalidOption('worker.lease', opts.lease, 'at least 300 ms')
@@ -191,6 +205,7 @@ export class Worker {
     })
     for (const [queue, names] of this.#queue.namesByQueue()) this.#loops.push(this.#claimLoop(this.#lane(queue, names)))
     this.#offRegister = this.#queue.onRegister((queue) => this.#taskRegistered(queue))
+    if (this.#handoff) this.#queue.setHandoff((queue, name) => this.#offerSlot(queue, name))
     this.#heartbeats = this.#every(this.#leaseMs / 3, this.#halt.signal, () => this.#heartbeat())
     this.#loops.push(this.#every(this.#leaseMs, this.#stop.signal, () => this.#rescue()))
     this.#loops.push(this.#every(600_000, this.#stop.signal, () => this.#prune()))
@@ -206,13 +221,15 @@ export class Worker {
     this.#stop.abort(new ShutdownError())
     this.#offWake?.()
     this.#offRegister?.()
+    this.#queue.setHandoff(undefined)
     for (const lane of this.#lanes.values()) {
       lane.wake()
       lane.sleep?.abort(TIMER_CANCELLED)
     }
     this.#releaseBuffered()
-    // Claims in flight end here; the jobs they bring are handed back as they arrive (#accept).
-    await Promise.all(this.#loops)
+    // Claims in flight end here; the jobs they bring are handed back as they arrive (#accept), and
+    // so are those of hand-offs whose insert is in flight.
+    await Promise.all([...this.#loops, ...this.#handoffs])
     if ((await withDeadline(this.#clock, timeoutMs, this.#settle())).timedOut && this.#running.size > 0) {
       const released: Outcome[] = []
       for (const run of this.#running.values()) {
@@ -283,6 +300,39 @@ export class Worker {
     const lane = this.#lane(queue, this.#queue.namesByQueue().get(queue) ?? [])
     if (known) this.#wake(lane)
     else this.#loops.push(this.#claimLoop(lane))
+  }
+
+  /**
+   * A slot for a job enqueued in this process (see `handoff`), or undefined. The slot is counted as
+   * running from now, so claims and other hand-offs leave it alone while the insert is out.
+   */
+  #offerSlot(queue: string, name: string): HandoffSlot | undefined {
+    const lane = this.#lanes.get(queue)
+    if (this.#stop.signal.aborted || !lane || !lane.names.includes(name)) return undefined
+    // Anything claimed, being claimed or known to wait in the store goes first.
+    if (lane.claiming || lane.more || lane.buffered > 0 || lane.running >= lane.concurrency) return undefined
+    lane.running++
+    const pending = deferred<void>()
+    this.#handoffs.add(pending.promise)
+    const release = () => {
+      lane.running--
+      this.#handoffs.delete(pending.promise)
+      pending.resolve()
+    }
+    return {
+      workerId: this.#workerId,
+      lease: this.#leaseMs,
+      start: (row) => {
+        release()
+        if (this.#stop.signal.aborted) this.#handBack([row])
+        else this.#start(lane, { row, claimedAt: this.#clock.monotonic() })
+      },
+      cancel: () => {
+        release()
+        this.#refill(lane)
+        this.#checkSettled()
+      },
+    }
   }
 
   #concurrencyOf(queue: string): number {

@@ -95,7 +95,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
   readonly #schema: string
   readonly #q: ReturnType<typeof queries>
   /** The hot statements sent on the pool, prepared once per connection. */
-  readonly #prepared: { insertJob: Prepared; insertJobsOrFail: Prepared; claimUnkeyed: Prepared }
+  readonly #prepared: { insertJob: Prepared; insertJobClaimed: Prepared; insertJobsOrFail: Prepared; claimUnkeyed: Prepared }
   readonly #channel: string
   readonly #pool: pg.Pool
   readonly #ownPool: boolean
@@ -110,6 +110,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
     this.#q = queries(this.#schema)
     this.#prepared = {
       insertJob: prepared(this.#q.insertJob),
+      insertJobClaimed: prepared(this.#q.insertJobClaimed),
       insertJobsOrFail: prepared(this.#q.insertJobsOrFail),
       claimUnkeyed: prepared(this.#q.claimUnkeyed),
     }
@@ -208,6 +209,14 @@ class PostgresDriver implements QueueDriver<Queryable> {
       if (holder === undefined) throw new Error(`Job ${j.id} was not inserted (id taken, or its unique key's holder finished meanwhile)`)
       return { id: j.id, inserted: false, conflictId: holder }
     })
+  }
+
+  /** One due job without keys, inserted already claimed by the enqueuing process's own worker. */
+  async jobInsertClaimed(params: { job: JobInsert; workerId: string; lease: number; now?: number }): Promise<JobRow> {
+    const { job } = params
+    const values = [job.id, job.queue, job.name, job.payload, job.priority, job.maxAttempts, job.timeoutMs ?? null, params.workerId, params.lease, params.now ?? null]
+    const [row] = (await this.#pool.query({ ...this.#prepared.insertJobClaimed, values })).rows as StoredJobRow[]
+    return toJobRow(row as StoredJobRow)
   }
 
   /**

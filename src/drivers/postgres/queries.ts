@@ -42,6 +42,19 @@ function insertJob(jobs: string): string {
     SELECT id FROM ins, (SELECT count(*) FROM woken) w`
 }
 
+/**
+ * One job inserted already claimed by worker $8 (the in-process hand-off, `jobInsertClaimed`): due
+ * now, running, its first attempt, leased until now + $9. No NOTIFY: no other worker may take it.
+ */
+function insertJobClaimed(jobs: string): string {
+  return `INSERT INTO ${jobs} (id, queue, name, payload, priority, max_attempts, timeout_ms, run_at, created_at, started_at, state,
+      attempt, worker_id, lease_until)
+    SELECT $1::text, $2::text, $3::text, $4::text, $5::int, $6::int, $7::bigint, n.now, n.now, n.now, 'running', 1, $8::text,
+      n.now + $9::bigint
+    FROM (SELECT coalesce($10::bigint, ${NOW}) AS now) n
+    RETURNING ${JOB_COLUMNS}`
+}
+
 export function queries(schema: string) {
   const t = (table: string) => `"${schema}".${table}`
   const jobs = t('jobs')
@@ -59,6 +72,7 @@ export function queries(schema: string) {
     /** The same, for jobs without unique keys: a taken id fails the whole statement. */
     insertJobsOrFail: insertJobs(jobs, ''),
     insertJob: insertJob(jobs),
+    insertJobClaimed: insertJobClaimed(jobs),
     liveByUniqueKeys: `SELECT id, unique_key FROM ${jobs} WHERE unique_key = ANY($1::text[]) AND state IN ${LIVE}`,
     notify: `SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q`,
     /**
