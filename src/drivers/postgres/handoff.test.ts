@@ -24,6 +24,21 @@ async function stored(schema: string, id: string): Promise<{ state: string; atte
   }
 }
 
+/**
+ * Holds calls of an async function at a gate: `called` resolves at the first call, and every call
+ * goes on once `open()` is called.
+ */
+function held<P, R>(fn: (params: P) => Promise<R>) {
+  const called = deferred<void>()
+  const gate = deferred<void>()
+  const wrapped = async (params: P): Promise<R> => {
+    called.resolve()
+    await gate.promise
+    return fn(params)
+  }
+  return { wrapped, called: called.promise, open: () => gate.resolve() }
+}
+
 describe.skipIf(!url)('worker.handoff on PostgreSQL: a job enqueued here starts without a claim', () => {
   afterAll(async () => {
     const client = new pg.Client({ connectionString: url })
@@ -72,29 +87,23 @@ describe.skipIf(!url)('worker.handoff on PostgreSQL: a job enqueued here starts 
     const producer = createService({ logger: silentLogger, queue: postgres({ url: url as string, schema, max: 1 }), worker: false })
     producer.task('note', { schema: z.object({ text: z.string() }) }, async () => {})
     await producer.start()
-    const jobClaim = driver.jobClaim.bind(driver)
-    const claimSent = deferred<void>()
-    const gate = deferred<void>()
-    driver.jobClaim = async (params) => {
-      claimSent.resolve()
-      await gate.promise
-      return jobClaim(params)
-    }
+    const claim = held(driver.jobClaim.bind(driver))
+    driver.jobClaim = claim.wrapped
     const inserts = vi.spyOn(driver, 'jobInsertClaimed')
     const started: string[] = []
     svc.on('job:running', (e) => started.push(e.id))
     try {
       // Another process's job wakes the worker through NOTIFY; its claim is held at the gate.
       const x = await producer.queue.enqueue('note', { text: 'x' })
-      await claimSent.promise
+      await claim.called
       const y = await task.enqueue({ text: 'y' })
       expect(inserts).not.toHaveBeenCalled()
       const yDone = waitForEvent(svc, 'job:succeeded', (e) => e.id === y.id)
-      gate.resolve()
+      claim.open()
       await yDone
       expect(started).toEqual([x.id, y.id])
     } finally {
-      gate.resolve()
+      claim.open()
       await producer.stop()
       await svc.stop()
     }
@@ -131,18 +140,12 @@ describe.skipIf(!url)('worker.handoff on PostgreSQL: a job enqueued here starts 
 
   it('hands back a job whose insert was in flight when the worker stopped, its attempt not counted', async () => {
     const { svc, task, driver, schema } = await idleService()
-    const insertClaimed = driver.jobInsertClaimed.bind(driver)
-    const insertSent = deferred<void>()
-    const gate = deferred<void>()
-    driver.jobInsertClaimed = async (params) => {
-      insertSent.resolve()
-      await gate.promise
-      return insertClaimed(params)
-    }
+    const insert = held(driver.jobInsertClaimed.bind(driver))
+    driver.jobInsertClaimed = insert.wrapped
     const ran = vi.fn()
     svc.on('job:running', ran)
     const enqueued = task.enqueue({ text: 'late' })
-    await insertSent.promise
+    await insert.called
     let stopped = false
     const stopping = svc.stop().then(() => {
       stopped = true
@@ -150,7 +153,7 @@ describe.skipIf(!url)('worker.handoff on PostgreSQL: a job enqueued here starts 
     // stop() waits for the hand-off: give it every chance to run ahead first.
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
     expect(stopped).toBe(false)
-    gate.resolve()
+    insert.open()
     const { id } = await enqueued
     await stopping
     expect(ran).not.toHaveBeenCalled()
