@@ -4,7 +4,7 @@
  * middleware costs there), the framework + afterwork's middleware (`mw`: plugin, listener wrapper),
  * and the same plus one background task per request (`task`).
  *
- *   node --conditions=afterwork-source --import tsx bench/http-overhead.ts [--runs 5] [--duration 10]
+ *   npm run build && node --import tsx bench/http-overhead.ts [--runs 5] [--duration 10]
  *     [--connections 50] [--warmup 2] [--frameworks hono,fastify,express,node]
  *
  * Each run starts a fresh server (bench/http-server.ts) pinned to one CPU, warms it up with
@@ -14,6 +14,11 @@
  * much CPU the server was given, CPU per request much less so. Configurations alternate
  * (bare, floor, mw, task, bare, ...) so slow drifts of the machine hit all four alike, and the ratios are
  * taken per round and framework; each round runs every framework in turn.
+ *
+ * The orchestrator's `--conditions` flag is passed on to the servers: without it afterwork runs from
+ * the built dist/ (`npm run build` first), as users run it and as the frameworks run their compiled
+ * JavaScript; with `--conditions=afterwork-source`, from src/ through tsx, whose transform adds a
+ * `__name()` call wherever a named function is created, per request in a request path.
  *
  * Prints a markdown table on stdout (progress goes to stderr) and writes every run's raw figures to
  * bench/results/http-overhead-<date>.json.
@@ -27,7 +32,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Config, Framework, RanReport } from './http-server.js'
-import { type Spread, spread } from './harness.js'
+import { afterworkConditions, type Spread, spread } from './harness.js'
 
 const order: readonly Config[] = ['bare', 'floor', 'mw', 'task']
 const allFrameworks: readonly Framework[] = ['hono', 'hono-mw', 'fastify', 'express', 'node']
@@ -160,7 +165,7 @@ async function startServer(framework: Framework, config: Config, cpu: number): P
   // taskset execs node, so the child's pid is the server's pid.
   const child = spawn(
     'taskset',
-    ['-c', String(cpu), process.execPath, '--conditions=afterwork-source', '--import', 'tsx', serverScript, config, '0', framework],
+    ['-c', String(cpu), process.execPath, ...afterworkConditions(), '--import', 'tsx', serverScript, config, '0', framework],
     // From the repository root, where `--import tsx` and the afterwork-source condition resolve.
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
   )
