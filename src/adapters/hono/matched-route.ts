@@ -1,3 +1,5 @@
+import type { Context } from 'hono'
+import { routePath } from 'hono/route'
 import { UNMATCHED_ROUTE, type RequestScope } from '../request-scope.js'
 
 /** The part of a Hono app that names a request's route: its router and its path reader. */
@@ -29,9 +31,10 @@ export function matchedRoute(app: object, request: Request, env: unknown): strin
 
 /**
  * The route label of a request a host (`serve()`, the test client) served to `app`: the one the
- * middleware saw inside the app, else the app's router matched again; undefined when neither can
+ * middleware's Context matched inside the app, else the app's router matched again; undefined when neither can
  * name it (a `{ fetch }` wrapper with no middleware inside).
  */
 export function hostedRoute(app: object, request: Request, scope: RequestScope): string | undefined {
-  return scope.routeInApp?.() ?? matchedRoute(app, request, scope)
+  const inApp = scope.routeContext as Context | undefined
+  return inApp !== undefined ? routePath(inApp, -1) : matchedRoute(app, request, scope)
 }

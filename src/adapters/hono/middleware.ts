@@ -54,9 +54,10 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
     const hosted = c.env ? scopeOf(c.env) : undefined
     if (hosted) {
       // The host opened the scope, echoes the id and closes the scope when the response is done;
-      // the route is named here, where the match is known, in case the host was handed a wrapper.
+      // the Context, where the match is known, names the route then, in case the host was handed
+      // a wrapper.
       carryScope(c, hosted)
-      hosted.routeInApp = () => routePath(c, -1)
+      hosted.routeContext = c
       c.set('requestId', hosted.requestId)
       c.set('background', hosted.background)
       c.set('state', hosted.service.state as StateOf<T>)
