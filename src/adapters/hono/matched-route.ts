@@ -31,8 +31,8 @@ export function matchedRoute(app: object, request: Request, env: unknown): strin
 
 /**
  * The route label of a request a host (`serve()`, the test client) served to `app`: the one the
- * middleware's Context matched inside the app, else the app's router matched again; undefined when neither can
- * name it (a `{ fetch }` wrapper with no middleware inside).
+ * middleware's Context matched inside the app, else the app's router matched again; undefined
+ * when neither can name it (a `{ fetch }` wrapper with no middleware inside).
  */
 export function hostedRoute(app: object, request: Request, scope: RequestScope): string | undefined {
   const inApp = scope.routeContext as Context | undefined
