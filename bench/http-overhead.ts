@@ -5,7 +5,7 @@
  * and the same plus one background task per request (`task`).
  *
  *   npm run build && node --import tsx bench/http-overhead.ts [--runs 5] [--duration 10]
- *     [--connections 50] [--warmup 2] [--frameworks hono,fastify,express,node]
+ *     [--connections 50] [--warmup 2] [--frameworks hono,fastify,express,node] [--together]
  *
  * Each run starts a fresh server (bench/http-server.ts) pinned to one CPU, warms it up with
  * autocannon, then measures one autocannon run pinned to another CPU. Besides autocannon's req/s and
@@ -14,6 +14,12 @@
  * much CPU the server was given, CPU per request much less so. Configurations alternate
  * (bare, floor, mw, task, bare, ...) so slow drifts of the machine hit all four alike, and the ratios are
  * taken per round and framework; each round runs every framework in turn.
+ *
+ * With `--together`, a round runs a framework's four configurations at the same time instead: four
+ * servers share the server CPU and four autocannons the client CPU, each measured over the same
+ * seconds, so what the shared machine's neighbours do in those seconds falls on all four alike. The
+ * clients then drive each server at about a quarter of its full rate; the ratios compare the four
+ * at that one load.
  *
  * The orchestrator's `--conditions` flag is passed on to the servers: without it afterwork runs from
  * the built dist/ (`npm run build` first), as users run it and as the frameworks run their compiled
@@ -49,6 +55,7 @@ interface Settings {
   connections: number
   warmup: number
   frameworks: Framework[]
+  together: boolean
 }
 
 /** The part of autocannon's `-j` output the bench uses. */
@@ -93,6 +100,7 @@ function readSettings(): Settings {
       connections: { type: 'string', default: '50' },
       warmup: { type: 'string', default: '2' },
       frameworks: { type: 'string', default: allFrameworks.join(',') },
+      together: { type: 'boolean', default: false },
     },
   })
   const counts = {
@@ -107,7 +115,7 @@ function readSettings(): Settings {
   const frameworks = values.frameworks.split(',').filter((f) => f !== '')
   const unknown = frameworks.filter((f) => !(allFrameworks as readonly string[]).includes(f))
   if (unknown.length > 0 || frameworks.length === 0) throw new Error(`--frameworks takes some of ${allFrameworks.join(',')}; got ${values.frameworks}`)
-  return { ...counts, frameworks: frameworks as Framework[] }
+  return { ...counts, frameworks: frameworks as Framework[], together: values.together }
 }
 
 /** Expands taskset's list syntax ("0,2-3") into CPU numbers. */
@@ -249,6 +257,44 @@ async function runOnce(framework: Framework, config: Config, round: number, sett
   }
 }
 
+/** The four configurations of one framework measured at the same time, each on a fresh server (`--together`). */
+async function runTogether(framework: Framework, round: number, settings: Settings, m: Machine): Promise<Run[]> {
+  const servers = await Promise.all(order.map((config) => startServer(framework, config, m.serverCpu)))
+  try {
+    const warm = await Promise.all(servers.map((server) => autocannon(server.port, m.clientCpu, settings.warmup, settings.connections)))
+    const before = servers.map((server) => cpuTicks(server.pid))
+    const cpuBefore = cpuLineTicks(m.serverCpu)
+    const results = await Promise.all(servers.map((server) => autocannon(server.port, m.clientCpu, settings.duration, settings.connections)))
+    const cpus = servers.map((server, i) => cpuTicks(server.pid) - (before[i] as number))
+    const cpuAfter = cpuLineTicks(m.serverCpu)
+    const otherLoad = Math.max(0, cpuAfter.busy - cpuBefore.busy - cpus.reduce((a, b) => a + b, 0)) / (cpuAfter.total - cpuBefore.total)
+    return await Promise.all(
+      order.map(async (config, i): Promise<Run> => {
+        const result = results[i] as AutocannonResult
+        const cpu = cpus[i] as number
+        const ran = await settledRanReport((servers[i] as Server).port)
+        return {
+          framework,
+          config,
+          round,
+          reqPerSec: result.requests.average,
+          p99Ms: result.latency.p99,
+          requests: result.requests.total,
+          cpuTicks: cpu,
+          cpuUsPerRequest: (cpu / m.clkTck / result.requests.total) * 1e6,
+          otherLoad,
+          problems: problemsOf(config, result, ran, (warm[i] as AutocannonResult).requests.total + result.requests.total),
+          ran,
+          warmupRequests: (warm[i] as AutocannonResult).requests.total,
+          autocannon: result,
+        }
+      }),
+    )
+  } finally {
+    await Promise.all(servers.map(stopServer))
+  }
+}
+
 function fmt(s: Spread, digits: number, unit = ''): string {
   const n = (x: number) => `${x.toFixed(digits)}${unit}`
   return `${n(s.median)} (${n(s.min)}–${n(s.max)})`
@@ -341,8 +387,9 @@ async function main(): Promise<void> {
   const runs: Run[] = []
   for (let round = 1; round <= settings.runs; round++) {
     for (const framework of settings.frameworks) {
-      for (const config of order) {
-        const run = await runOnce(framework, config, round, settings, m)
+      const measured = settings.together ? await runTogether(framework, round, settings, m) : []
+      for (const config of settings.together ? [] : order) measured.push(await runOnce(framework, config, round, settings, m))
+      for (const run of measured) {
         runs.push(run)
         process.stderr.write(`${progressLine(run)}\n`)
       }
