@@ -225,53 +225,28 @@ function problemsOf(config: Config, result: AutocannonResult, ran: RanReport, an
   return problems
 }
 
-/** One measured run of one configuration of one framework on a fresh server. */
-async function runOnce(framework: Framework, config: Config, round: number, settings: Settings, m: Machine): Promise<Run> {
-  const server = await startServer(framework, config, m.serverCpu)
+/**
+ * Measured runs of `configs` of one framework, each on a fresh server, all at the same time: one
+ * configuration alone, or the four together (`--together`), sharing the server CPU and the client
+ * CPU over the same seconds.
+ */
+async function measure(framework: Framework, configs: readonly Config[], round: number, settings: Settings, m: Machine): Promise<Run[]> {
+  const servers = await Promise.all(configs.map((config) => startServer(framework, config, m.serverCpu)))
+  const load = (duration: number) => Promise.all(servers.map((server) => autocannon(server.port, m.clientCpu, duration, settings.connections)))
   try {
-    const warm = await autocannon(server.port, m.clientCpu, settings.warmup, settings.connections)
-    const before = cpuTicks(server.pid)
-    const cpuBefore = cpuLineTicks(m.serverCpu)
-    const result = await autocannon(server.port, m.clientCpu, settings.duration, settings.connections)
-    const cpu = cpuTicks(server.pid) - before
-    const cpuAfter = cpuLineTicks(m.serverCpu)
-    const ran = await settledRanReport(server.port)
-    const requests = result.requests.total
-    return {
-      framework,
-      config,
-      round,
-      reqPerSec: result.requests.average,
-      p99Ms: result.latency.p99,
-      requests,
-      cpuTicks: cpu,
-      cpuUsPerRequest: (cpu / m.clkTck / requests) * 1e6,
-      otherLoad: Math.max(0, cpuAfter.busy - cpuBefore.busy - cpu) / (cpuAfter.total - cpuBefore.total),
-      problems: problemsOf(config, result, ran, warm.requests.total + requests),
-      ran,
-      warmupRequests: warm.requests.total,
-      autocannon: result,
-    }
-  } finally {
-    await stopServer(server)
-  }
-}
-
-/** The four configurations of one framework measured at the same time, each on a fresh server (`--together`). */
-async function runTogether(framework: Framework, round: number, settings: Settings, m: Machine): Promise<Run[]> {
-  const servers = await Promise.all(order.map((config) => startServer(framework, config, m.serverCpu)))
-  try {
-    const warm = await Promise.all(servers.map((server) => autocannon(server.port, m.clientCpu, settings.warmup, settings.connections)))
+    const warm = await load(settings.warmup)
     const before = servers.map((server) => cpuTicks(server.pid))
     const cpuBefore = cpuLineTicks(m.serverCpu)
-    const results = await Promise.all(servers.map((server) => autocannon(server.port, m.clientCpu, settings.duration, settings.connections)))
+    const results = await load(settings.duration)
     const cpus = servers.map((server, i) => cpuTicks(server.pid) - (before[i] as number))
     const cpuAfter = cpuLineTicks(m.serverCpu)
     const otherLoad = Math.max(0, cpuAfter.busy - cpuBefore.busy - cpus.reduce((a, b) => a + b, 0)) / (cpuAfter.total - cpuBefore.total)
     return await Promise.all(
-      order.map(async (config, i): Promise<Run> => {
+      configs.map(async (config, i): Promise<Run> => {
         const result = results[i] as AutocannonResult
         const cpu = cpus[i] as number
+        const requests = result.requests.total
+        const warmupRequests = (warm[i] as AutocannonResult).requests.total
         const ran = await settledRanReport((servers[i] as Server).port)
         return {
           framework,
@@ -279,13 +254,13 @@ async function runTogether(framework: Framework, round: number, settings: Settin
           round,
           reqPerSec: result.requests.average,
           p99Ms: result.latency.p99,
-          requests: result.requests.total,
+          requests,
           cpuTicks: cpu,
-          cpuUsPerRequest: (cpu / m.clkTck / result.requests.total) * 1e6,
+          cpuUsPerRequest: (cpu / m.clkTck / requests) * 1e6,
           otherLoad,
-          problems: problemsOf(config, result, ran, (warm[i] as AutocannonResult).requests.total + result.requests.total),
+          problems: problemsOf(config, result, ran, warmupRequests + requests),
           ran,
-          warmupRequests: (warm[i] as AutocannonResult).requests.total,
+          warmupRequests,
           autocannon: result,
         }
       }),
@@ -387,8 +362,8 @@ async function main(): Promise<void> {
   const runs: Run[] = []
   for (let round = 1; round <= settings.runs; round++) {
     for (const framework of settings.frameworks) {
-      const measured = settings.together ? await runTogether(framework, round, settings, m) : []
-      for (const config of settings.together ? [] : order) measured.push(await runOnce(framework, config, round, settings, m))
+      const measured = settings.together ? await measure(framework, order, round, settings, m) : []
+      for (const config of settings.together ? [] : order) measured.push(...(await measure(framework, [config], round, settings, m)))
       for (const run of measured) {
         runs.push(run)
         process.stderr.write(`${progressLine(run)}\n`)

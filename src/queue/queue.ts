@@ -166,7 +166,7 @@ export class Queue<Tx = never> {
       const what = payloads.length > 1 ? `payload ${i} of "${name}"` : `payload of "${name}"`
       jobs.push(await this.#buildJob(task, payloads[i], what, now, runAt, opts))
     }
-    const handedOff = jobs.length === 1 && opts.tx === undefined ? await this.#insertHandedOff(jobs[0] as JobInsert, now) : undefined
+    const handedOff = await this.#insertHandedOff(jobs, opts.tx, now)
     if (handedOff) return [{ id: handedOff, duplicate: false }]
     const results = await this.driver.jobInsertMany({
       jobs,
@@ -178,13 +178,15 @@ export class Queue<Tx = never> {
   }
 
   /**
-   * The hand-off: a due job without keys, when the in-process worker has a free slot and nothing
-   * waiting for it, is inserted already claimed by that worker and started at once, with no claim
-   * round trip and no NOTIFY. Returns its id, or undefined when the job must take the usual path.
+   * The hand-off: one due job without keys, outside a caller's transaction, when the in-process
+   * worker has a free slot and nothing waiting for it, is inserted already claimed by that worker
+   * and started at once, with no claim round trip and no NOTIFY. Returns its id, or undefined when
+   * the jobs must take the usual path.
    */
-  async #insertHandedOff(job: JobInsert, now: number): Promise<string | undefined> {
+  async #insertHandedOff(jobs: readonly JobInsert[], tx: Tx | undefined, now: number): Promise<string | undefined> {
     const insertClaimed = this.driver.jobInsertClaimed
-    if (!insertClaimed || !this.#handoff) return undefined
+    const [job] = jobs
+    if (!insertClaimed || !this.#handoff || job === undefined || jobs.length > 1 || tx !== undefined) return undefined
     if (job.uniqueKey !== undefined || job.rateKey !== undefined || job.concurrencyKey !== undefined || job.runAt > now) return undefined
     const slot = this.#handoff(job.queue, job.name)
     if (!slot) return undefined

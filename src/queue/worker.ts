@@ -327,10 +327,10 @@ export class Worker {
         if (this.#stop.signal.aborted) this.#handBack([row])
         else this.#start(lane, { row, claimedAt: this.#clock.monotonic() })
       },
+      // The slot was never in #running, so only a claim it held off may be due.
       cancel: () => {
         release()
         this.#refill(lane)
-        this.#checkSettled()
       },
     }
   }
