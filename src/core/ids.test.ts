@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { uuidv7 } from './ids.js'
+import { randomUUIDv4, uuidv7 } from './ids.js'
 
 describe('uuidv7', () => {
   it('is a version 7, variant 1 UUID carrying the time', () => {
@@ -16,5 +16,34 @@ describe('uuidv7', () => {
     // 5,000 ids draw the random pool empty several times; every one keeps the layout.
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     expect(new Set(ids.map((id) => id.slice(19))).size).toBe(ids.length)
+  })
+})
+
+describe('randomUUIDv4', () => {
+  const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+  it('makes version 4, variant 1 UUIDs, all different, across many refills of the random pool', () => {
+    // 16 random bytes an id: 5,000 ids empty the 4 KiB pool about twenty times.
+    const ids = Array.from({ length: 5_000 }, () => randomUUIDv4())
+    for (const id of ids) expect(id).toMatch(V4)
+    expect(new Set(ids).size).toBe(ids.length)
+  })
+
+  it('draws every random digit: each position but the fixed ones takes many values', () => {
+    const ids = Array.from({ length: 2_000 }, () => randomUUIDv4())
+    for (let position = 0; position < 36; position++) {
+      const seen = new Set(ids.map((id) => id[position]))
+      if ([8, 13, 18, 23].includes(position)) expect(seen).toEqual(new Set(['-']))
+      else if (position === 14) expect(seen).toEqual(new Set(['4']))
+      else if (position === 19) expect(seen).toEqual(new Set(['8', '9', 'a', 'b']))
+      else expect(seen.size).toBe(16)
+    }
+  })
+
+  it('returns a string of its own, not a view of a buffer the next id overwrites', () => {
+    const first = randomUUIDv4()
+    const copy = `${first}`
+    randomUUIDv4()
+    expect(first).toBe(copy)
   })
 })

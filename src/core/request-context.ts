@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { randomUUID } from 'node:crypto'
+import { randomUUIDv4 } from './ids.js'
 
 // The store is the id itself: a task that outlives its request (a timer it set) keeps only that alive.
 const storage = new AsyncLocalStorage<string>()
@@ -30,5 +30,5 @@ const REQUEST_ID = /^[\w.-]{1,128}$/
 /** The incoming `x-request-id` when it is 1-128 word characters, dots or dashes, else a fresh UUID. */
 export function requestIdFrom(header: string | readonly string[] | null | undefined): string {
   const value = Array.isArray(header) ? header[0] : header
-  return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUID()
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUIDv4()
 }
