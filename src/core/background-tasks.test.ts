@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../testing/manual-clock.js'
 import { deferred } from './deferred.js'
@@ -66,6 +67,26 @@ describe('BackgroundTasks', () => {
     await runner.idle()
     expect(seen).toEqual(['req-ctx'])
     expect(currentRequestId()).toBeUndefined()
+  })
+
+  it("started from an event emitted in a tick of its own (a response's 'close'), keeps the id inside that tick and its tasks", async () => {
+    const { runner } = setup()
+    const seen: string[] = []
+    const tasks = runner.create('req-close')
+    tasks.add(async () => {
+      await Promise.resolve()
+      seen.push(`task ${currentRequestId()}`)
+    })
+    const response = new EventEmitter()
+    response.on('close', () => tasks.start(true))
+    response.on('close', () => seen.push(`later listener ${currentRequestId()}`))
+    // As Node emits a response's 'close': from process.nextTick, after 'finish'.
+    process.nextTick(() => response.emit('close'))
+    process.nextTick(() => seen.push(`next tick ${currentRequestId()}`))
+    await runner.idle()
+    await new Promise((resolve) => setImmediate(resolve))
+    seen.push(`after ${currentRequestId()}`)
+    expect(seen).toEqual(['later listener req-close', 'next tick undefined', 'task req-close', 'after undefined'])
   })
 
   it('starts the list once however often start() is called', async () => {

@@ -3,7 +3,7 @@ import { deferred, type Deferred } from './deferred.js'
 import { AfterworkError } from './errors.js'
 import type { Events } from './events.js'
 import type { Logger } from './logger.js'
-import { runWithRequestId } from './request-context.js'
+import { enterRequestId, runWithRequestId } from './request-context.js'
 
 /**
  * Implemented by durable task handles: `background.add(task, input)` runs the task's handler in
@@ -209,7 +209,7 @@ export class BackgroundTasks {
     if (this.#started && !this.#running) {
       this.#running = true
       const entries = this.#entries
-      queueMicrotask(() => this.#run(entries))
+      queueMicrotask(() => this.#run(entries, false))
     }
   }
 
@@ -218,18 +218,31 @@ export class BackgroundTasks {
     return this.#added
   }
 
-  /** @internal Starts the list; adapters call it when the response closes. Idempotent. */
-  start(): void {
+  /**
+   * @internal Starts the list; adapters call it when the response closes. Idempotent.
+   * `inOwnCallback` says the caller is an event-loop callback of its own, which Node runs in its
+   * own async context and sets back after (a Node response's 'close' listener): the request id is
+   * then entered for the rest of that callback, one context frame, where running the tasks inside
+   * `AsyncLocalStorage.run()` makes two (the second to restore the first), with a copy of the
+   * frame's map each. Anywhere else, entering would leak the id into the caller's later code.
+   */
+  start(inOwnCallback = false): void {
     if (this.#started) return
     this.#started = true
-    if (this.#entries !== undefined) this.#run(this.#entries)
+    if (this.#entries !== undefined) this.#run(this.#entries, inOwnCallback)
   }
 
-  #run(entries: Entry[]): void {
+  #run(entries: Entry[], inOwnCallback: boolean): void {
     this.#running = true
     const runner = this.#runner
-    if (runner.withContext) void runWithRequestId(this.requestId, () => runner.run(this, entries))
-    else void runner.run(this, entries)
+    if (!runner.withContext) {
+      void runner.run(this, entries)
+    } else if (inOwnCallback) {
+      enterRequestId(this.requestId)
+      void runner.run(this, entries)
+    } else {
+      void runWithRequestId(this.requestId, () => runner.run(this, entries))
+    }
   }
 
   /** @internal The runner ran every task added so far: the next add() starts a new run. */

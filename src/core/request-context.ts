@@ -20,6 +20,15 @@ export function currentRequestId(): string | undefined {
   return storage.getStore()
 }
 
+/**
+ * Makes `requestId` the current request id for the rest of the running callback and what it
+ * starts. Only for a callback Node runs in a context of its own and sets back after (a timer's,
+ * an event emitted from a tick): elsewhere the id would leak into the caller's code after it.
+ */
+export function enterRequestId(requestId: string): void {
+  storage.enterWith(requestId)
+}
+
 /** Runs `fn` with `requestId` as the current request id. */
 export function runWithRequestId<T>(requestId: string, fn: () => T): T {
   return storage.run(requestId, fn)

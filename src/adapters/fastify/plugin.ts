@@ -78,7 +78,7 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
       void reply.header('x-request-id', request.id)
       const raw = reply.raw
       raw.on('close', () => {
-        closeRequestScope(scope, request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, raw.statusCode)
+        closeRequestScope(scope, request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, raw.statusCode, true)
         // fastify.close() reaps idle keep-alive sockets once, at its start: a socket whose response
         // was still in flight would then hold the close until its keepAliveTimeout (72 s by default).
         if (closing) closeIdleSoon()

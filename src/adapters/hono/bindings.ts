@@ -24,7 +24,7 @@ export function servedFetch(svc: AnyService, app: FetchApp): (request: Request, 
     const bindings = new RequestBindings(svc, requestIdFrom(requestIdHeader(incoming)), incoming, outgoing)
     echoRequestId(outgoing, bindings.requestId)
     // on, not once: a response closes once, and once() allocates a wrapper per request.
-    outgoing.on('close', () => closeRequestScope(bindings, request.method, hostedRoute(app, request, bindings) ?? UNMATCHED_ROUTE, outgoing.statusCode))
+    outgoing.on('close', () => closeRequestScope(bindings, request.method, hostedRoute(app, request, bindings) ?? UNMATCHED_ROUTE, outgoing.statusCode, true))
     return app.fetch(request, bindings as never)
   }
 }

@@ -77,7 +77,7 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
       // @hono/node-server's fast path.
       echoRequestId(outgoing, requestId)
       // The route is read when the response closes, once Hono has matched it.
-      outgoing.on('close', () => closeRequestScope(scope, c.req.method, routePath(c, -1), outgoing.statusCode))
+      outgoing.on('close', () => closeRequestScope(scope, c.req.method, routePath(c, -1), outgoing.statusCode, true))
       c.set('state', svc.state as StateOf<T>)
       return next()
     }
