@@ -7,7 +7,8 @@
  * server prints one JSON line `{"port": n}` on stdout once it listens, which the bench waits for.
  * The framework defaults to Hono. `hono` is afterwork's Hono integration as the README shows it:
  * served by afterwork's `serve()`, handlers reading `c.env`, no middleware; `hono-mw` adds the
- * `afterwork(svc)` middleware and reads `c.var`.
+ * `afterwork(svc)` middleware and reads `c.var`. Express's `mw` and `task` are served by afterwork's
+ * Express `serve()` too, as the README shows, whose requests carry their afterwork scope.
  */
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -133,8 +134,12 @@ export async function fastifyServer(config: Config): Promise<Server> {
 }
 
 export async function expressServer(config: Config): Promise<Server> {
-  const [{ default: express }, awExpress] = await Promise.all([import('express'), import('afterwork/express')])
   const svc = await startedService(config)
+  return createServer(await expressApp(config, svc))
+}
+
+async function expressApp(config: Config, svc: AnyService | undefined): Promise<RequestListener> {
+  const [{ default: express }, awExpress] = await Promise.all([import('express'), import('afterwork/express')])
   const app = express()
   if (svc) app.use(awExpress.afterwork(svc))
   if (config === 'floor') app.use((_req, _res, next) => next())
@@ -144,7 +149,7 @@ export async function expressServer(config: Config): Promise<Server> {
   })
   app.get('/__ran', (_req, res) => void res.json(ranReport(svc)))
   if (svc) app.use(awExpress.afterworkErrors)
-  return createServer(app)
+  return app
 }
 
 export async function nodeServer(config: Config): Promise<Server> {
@@ -172,10 +177,18 @@ function listen(server: Server, port: number): void {
 async function main(): Promise<void> {
   const { config, port, framework } = parseArgs(process.argv.slice(2))
   if (framework === 'fastify') return listen(await fastifyServer(config), port)
+  if (framework === 'express' && (config === 'mw' || config === 'task')) {
+    // As the README serves it: afterwork's serve(), whose requests carry their scope.
+    const svc = createService({ logger: silentLogger })
+    const { serve: serveExpress } = await import('afterwork/express')
+    const handle = await serveExpress(svc, await expressApp(config, svc), { port, host: '127.0.0.1' })
+    process.stdout.write(`${JSON.stringify({ port: handle.port })}\n`)
+    return
+  }
   if (framework === 'express') return listen(await expressServer(config), port)
   if (framework === 'node') return listen(await nodeServer(config), port)
   if (config === 'mw' || config === 'task') {
-    // As a user serves it: afterwork's serve(), with its graceful shutdown and its response class.
+    // As a user serves it: afterwork's serve(), with its graceful shutdown.
     const svc = createService({ logger: silentLogger })
     const app = afterworkApp(svc, config === 'task', framework === 'hono-mw')
     const handle = await serveWithAfterwork(svc, app, { port, host: '127.0.0.1' })

@@ -3,7 +3,7 @@ import { Socket, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { silentLogger } from '../core/logger.js'
 import { createService } from '../service.js'
-import { closeRequestScope, echoRequestId, openRequestScope } from './request-scope.js'
+import { attachScope, closeRequestScope, echoRequestId, openRequestScope, prepareScopeCarrier, scopeOf } from './request-scope.js'
 
 // Each path answers in one of the ways a framework or a handler writes its headers.
 const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }
@@ -152,5 +152,27 @@ describe('RequestScope', () => {
     expect(ran).toEqual(['late task'])
     expect(svc.background.stats.pending).toBe(0)
     await svc.stop()
+  })
+})
+
+describe('attachScope', () => {
+  const svc = createService({ logger: silentLogger })
+
+  it('keeps the scope in the property a prepared request was given, after its prototype was swapped as Express swaps it', () => {
+    const req = new IncomingMessage(new Socket())
+    prepareScopeCarrier(req)
+    Object.setPrototypeOf(req, Object.create(IncomingMessage.prototype))
+    const scope = openRequestScope(svc, 'req-prepared')
+    attachScope(req, scope)
+    expect(Object.getOwnPropertySymbols(req).map(String)).toContain('Symbol(afterwork.scope)')
+    expect(scopeOf(req)).toBe(scope)
+  })
+
+  it('keeps the scope beside a request nobody prepared, without changing its shape', () => {
+    const req = new IncomingMessage(new Socket())
+    const scope = openRequestScope(svc, 'req-plain')
+    attachScope(req, scope)
+    expect(Object.getOwnPropertySymbols(req).map(String)).not.toContain('Symbol(afterwork.scope)')
+    expect(scopeOf(req)).toBe(scope)
   })
 })

@@ -1,7 +1,7 @@
 export { afterwork } from './middleware.js'
 export { afterworkErrors } from './errors.js'
 export { validate } from './validate.js'
-export { serve } from '../node/serve.js'
+export { serve } from './serve.js'
 export type { RequestListener } from '../node/serve.js'
 export type { AfterworkRegister, RegisteredState, RequestScope, StateOf } from '../request-scope.js'
 export type { HttpHandle, ServeHttpOptions } from '../node/serve-http.js'

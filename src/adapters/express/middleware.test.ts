@@ -28,6 +28,21 @@ async function served() {
 }
 
 describe('afterwork Express middleware', () => {
+  it("carries the scope on the request object itself under serve() (no WeakMap entry), and beside it under the app's own server", async () => {
+    const app = express()
+    const svc = createService({ logger: silentLogger })
+    app.use(afterwork(svc))
+    app.get('/', (req, res) => void res.json({ own: Object.getOwnPropertySymbols(req).map(String).includes('Symbol(afterwork.scope)'), id: req.requestId }))
+    const handle = await serve(svc, app, { port: 0, signals: false })
+    onTestFinished(() => handle.stop())
+    expect(JSON.parse((await send(handle.url, { path: '/', headers: { 'x-request-id': 'req-served' } })).body)).toEqual({ own: true, id: 'req-served' })
+    const plain = createServer(app).listen(0, '127.0.0.1')
+    onTestFinished(() => void plain.close())
+    await new Promise((resolve) => plain.once('listening', resolve))
+    const url = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`
+    expect(JSON.parse((await send(url, { path: '/', headers: { 'x-request-id': 'req-plain' } })).body)).toEqual({ own: false, id: 'req-plain' })
+  })
+
   it('counts a mounted router\'s routes by their full template, and unmatched paths under one label', async () => {
     const { svc, handle } = await served()
     const closed = responsesClosed(handle.server, 4)
