@@ -53,8 +53,9 @@ let accessorsDefined = false
  * `req.background`, `req.state` and `req.requestId` are getters on Express's base request
  * prototype, reading the request's scope: setting them on each request instead reshapes Express's
  * request objects, which measured at +15 µs a request on Express 5 (about a fifth of its own cost).
- * The scope is kept in a WeakMap keyed by the request for the same reason (see attachScope), not
- * on `res.locals`, which apps replace (`res.locals = { user }`).
+ * The scope rides in a property afterwork's `serve()` gave the request before Express saw it, else
+ * in a WeakMap keyed by the request (see attachScope), never on `res.locals`, which apps replace
+ * (`res.locals = { user }`).
  */
 function defineRequestAccessors(): void {
   if (accessorsDefined) return
