@@ -8,10 +8,12 @@
  *
  * Configurations, alternating within each run: `bare` (the call and catch) and `list` (afterwork's
  * list without the request context), or with `--context` `bare` and `context` (the list with
- * `currentRequestId()` inside the task, through AsyncLocalStorage; on by default from Node 24). The
- * two never share a process: on Node 20 the first AsyncLocalStorage run turns on promise hooks,
- * which slow every promise of the process from then on. Prints ns per request (median of the runs,
- * min-max) and each configuration over bare, paired per run.
+ * `currentRequestId()` inside the task, through AsyncLocalStorage; on by default from Node 24), and
+ * the same list started from a tick of its own (`tick`) or as a response's 'close' starts it
+ * (`close`, which enters the id for the rest of the tick instead of running the list inside it).
+ * Runs with and without `--context` never share a process: on Node 20 the first AsyncLocalStorage
+ * run turns on promise hooks, which slow every promise of the process from then on. Prints ns per
+ * request (median of the runs, min-max) and each configuration over bare, paired per run.
  */
 import { parseArgs } from 'node:util'
 import { median } from './harness.js'
@@ -43,25 +45,36 @@ async function bareRound(): Promise<number> {
   return Number(process.hrtime.bigint() - started) / n
 }
 
-async function listRound(): Promise<number> {
-  const started = process.hrtime.bigint()
-  for (let i = 0; i < n; i++) {
-    const tasks = svc.createBackgroundTasks('req-1')
-    tasks.add(noopTask)
-    tasks.start()
-    if ((i & 63) === 63) await svc.background.idle()
+/** How a list is started: at once, from a tick of its own, or from a tick as a response's 'close' listener starts it. */
+type Start = 'now' | 'tick' | 'close'
+
+function listRound(how: Start): () => Promise<number> {
+  return async () => {
+    const started = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) {
+      const tasks = svc.createBackgroundTasks('req-1')
+      tasks.add(noopTask)
+      if (how === 'now') tasks.start()
+      else if (how === 'tick') process.nextTick(() => tasks.start())
+      else process.nextTick(() => tasks.start(true))
+      if ((i & 63) === 63) await svc.background.idle()
+    }
+    await svc.background.idle()
+    return Number(process.hrtime.bigint() - started) / n
   }
-  await svc.background.idle()
-  return Number(process.hrtime.bigint() - started) / n
 }
 
-const configs: Record<string, () => Promise<number>> = { bare: bareRound, [afterworkConfig]: listRound }
+// With --context, the list is also started from a tick (as Node emits a response's 'close'), where
+// the request id is entered for the rest of the tick (`close`) rather than run around the list (`tick`).
+const configs: Record<string, () => Promise<number>> = values.context
+  ? { bare: bareRound, [afterworkConfig]: listRound('now'), tick: listRound('tick'), close: listRound('close') }
+  : { bare: bareRound, [afterworkConfig]: listRound('now') }
 for (const round of Object.values(configs)) for (let i = 0; i < 5; i++) await round()
-const ns: Record<string, number[]> = { bare: [], [afterworkConfig]: [] }
+const ns: Record<string, number[]> = Object.fromEntries(Object.keys(configs).map((name) => [name, []]))
 for (let r = 0; r < runs; r++) for (const [name, round] of Object.entries(configs)) ns[name]?.push(await round())
 
 const fmt = (xs: number[], digits = 0) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`
-console.log(`node ${process.versions.node}, ${runs} runs of ${n} requests; every task ran: ${ran === n * (runs + 5) * 2}`)
+console.log(`node ${process.versions.node}, ${runs} runs of ${n} requests; every task ran: ${ran === n * (runs + 5) * Object.keys(configs).length}`)
 console.log('| config | ns per request | over bare, paired | minus bare, ns |')
 console.log('| --- | --- | --- | --- |')
 for (const [name, xs] of Object.entries(ns)) {
