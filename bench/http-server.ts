@@ -168,10 +168,13 @@ export async function nodeServer(config: Config): Promise<Server> {
   return createServer(listener)
 }
 
+/** The one line the bench waits for: the port the server listens on. */
+function announce(port: number): void {
+  process.stdout.write(`${JSON.stringify({ port })}\n`)
+}
+
 function listen(server: Server, port: number): void {
-  server.listen(port, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
-  })
+  server.listen(port, '127.0.0.1', () => announce((server.address() as AddressInfo).port))
 }
 
 async function main(): Promise<void> {
@@ -181,9 +184,7 @@ async function main(): Promise<void> {
     // As the README serves it: afterwork's serve(), whose requests carry their scope.
     const svc = createService({ logger: silentLogger })
     const { serve: serveExpress } = await import('afterwork/express')
-    const handle = await serveExpress(svc, await expressApp(config, svc), { port, host: '127.0.0.1' })
-    process.stdout.write(`${JSON.stringify({ port: handle.port })}\n`)
-    return
+    return announce((await serveExpress(svc, await expressApp(config, svc), { port, host: '127.0.0.1' })).port)
   }
   if (framework === 'express') return listen(await expressServer(config), port)
   if (framework === 'node') return listen(await nodeServer(config), port)
@@ -191,14 +192,10 @@ async function main(): Promise<void> {
     // As a user serves it: afterwork's serve(), with its graceful shutdown.
     const svc = createService({ logger: silentLogger })
     const app = afterworkApp(svc, config === 'task', framework === 'hono-mw')
-    const handle = await serveWithAfterwork(svc, app, { port, host: '127.0.0.1' })
-    process.stdout.write(`${JSON.stringify({ port: handle.port })}\n`)
-    return
+    return announce((await serveWithAfterwork(svc, app, { port, host: '127.0.0.1' })).port)
   }
   const app = bareApp(config === 'floor')
-  serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
-    process.stdout.write(`${JSON.stringify({ port: info.port })}\n`)
-  })
+  serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => announce(info.port))
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main()
