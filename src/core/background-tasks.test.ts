@@ -153,6 +153,52 @@ describe('BackgroundTasks', () => {
     expect(() => b.add(() => {})).not.toThrow()
   })
 
+  it('counts a task that returns a thenable once, however often the thenable calls back', async () => {
+    const { runner, failed } = setup()
+    const log: string[] = []
+    const tasks = runner.create('req-7')
+    // A misbehaving thenable: fulfils twice, then rejects.
+    tasks.add(function twice() {
+      return {
+        then(onFulfilled: (v: unknown) => void, onRejected: (e: unknown) => void) {
+          onFulfilled(1)
+          onFulfilled(2)
+          onRejected(new Error('late'))
+        },
+      }
+    })
+    // A thenable whose then() throws is a failure, like a rejection.
+    tasks.add(function brokenThen() {
+      return {
+        then() {
+          throw new Error('then threw')
+        },
+      }
+    })
+    tasks.add(() => void log.push('third'))
+    tasks.start()
+    await runner.idle()
+    expect(log).toEqual(['third'])
+    expect(failed.map((f) => f.task)).toEqual(['brokenThen'])
+    expect(runner.stats).toEqual({ pending: 0, running: 0, succeeded: 2, failed: 1 })
+  })
+
+  it('waits for a promise subclass whose then() is its own', async () => {
+    const { runner } = setup()
+    const log: string[] = []
+    class Tracked<T> extends Promise<T> {}
+    const gate = deferred<void>()
+    const tasks = runner.create('req-8')
+    tasks.add(() => Tracked.resolve(gate.promise).then(() => void log.push('first')))
+    tasks.add(() => void log.push('second'))
+    tasks.start()
+    await Promise.resolve()
+    expect(log).toEqual([])
+    gate.resolve()
+    await runner.idle()
+    expect(log).toEqual(['first', 'second'])
+  })
+
   it('refuses something that is not a function', () => {
     const { runner } = setup()
     expect(() => runner.create('r').add('nope' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
@@ -169,6 +215,24 @@ describe('BackgroundRunner.drain', () => {
     expect(await runner.drain(1_000)).toBe(0)
     expect(ran).toBe(true)
     expect(() => runner.create('late').add(() => {})).toThrow(expect.objectContaining({ code: 'ERR_BACKGROUND_CLOSED' }))
+  })
+
+  it('starts every list left unstarted, however the lists before and after it started', async () => {
+    const { runner } = setup()
+    const ran: string[] = []
+    const lists = ['a', 'b', 'c', 'd', 'e'].map((id) => {
+      const tasks = runner.create(id)
+      tasks.add(() => void ran.push(id))
+      return tasks
+    })
+    // Started by their responses: the first, one in the middle and the last of the runner's links.
+    for (const i of [0, 2, 4]) lists[i]?.start()
+    expect(ran).toEqual(['a', 'c', 'e'])
+    expect(runner.stats.pending).toBe(2)
+    // One left unstarted starts another from its task, as a task that answers a held request might.
+    lists[1]?.add(() => lists[3]?.start())
+    expect(await runner.drain(1_000)).toBe(0)
+    expect(ran).toEqual(['a', 'c', 'e', 'b', 'd'])
   })
 
   it('gives up at the deadline and reports how many tasks it abandoned', async () => {
