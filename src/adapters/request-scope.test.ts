@@ -3,7 +3,7 @@ import { Socket, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { silentLogger } from '../core/logger.js'
 import { createService } from '../service.js'
-import { attachScope, closeRequestScope, echoRequestId, openRequestScope, prepareScopeCarrier, scopeOf } from './request-scope.js'
+import { attachScope, closeOnResponseClose, closeRequestScope, echoRequestId, prepareScopeCarrier, RequestScope, scopeOf } from './request-scope.js'
 
 // Each path answers in one of the ways a framework or a handler writes its headers.
 const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }
@@ -125,9 +125,9 @@ describe('RequestScope', () => {
     const svc = createService({ logger: silentLogger })
     await svc.start()
     const made = vi.spyOn(svc, 'createBackgroundTasks')
-    closeRequestScope(openRequestScope(svc, 'quiet'), 'GET', '/', 200)
+    closeRequestScope(new RequestScope(svc, 'quiet'), 'GET', '/', 200)
     expect(made).not.toHaveBeenCalled()
-    const scope = openRequestScope(svc, 'busy')
+    const scope = new RequestScope(svc, 'busy')
     const ran: string[] = []
     scope.background.add(() => void ran.push('task'))
     expect(scope.background).toBe(scope.background)
@@ -144,13 +144,75 @@ describe('RequestScope', () => {
   it('runs a task added after the scope closed, when the list was first asked for then', async () => {
     const svc = createService({ logger: silentLogger })
     await svc.start()
-    const scope = openRequestScope(svc, 'late')
+    const scope = new RequestScope(svc, 'late')
     closeRequestScope(scope, 'GET', '/', 200)
     const ran: string[] = []
     scope.background.add(() => void ran.push('late task'))
     await svc.background.idle()
     expect(ran).toEqual(['late task'])
     expect(svc.background.stats.pending).toBe(0)
+    await svc.stop()
+  })
+})
+
+describe('closeOnResponseClose', () => {
+  /** A scope that names its route the way an adapter's does: from what the handler set, read at close. */
+  class RoutedScope extends RequestScope {
+    route = '(unmatched)'
+    override routeLabel(): string {
+      return this.route
+    }
+  }
+
+  function response(method: string): ServerResponse {
+    const req = new IncomingMessage(new Socket())
+    req.method = method
+    return new ServerResponse(req)
+  }
+
+  it("counts the request when the response closes, under the route named by then, and starts its tasks from the 'close' listener", async () => {
+    const svc = createService({ logger: silentLogger })
+    await svc.start()
+    const counted = vi.spyOn(svc.metrics, 'recordRequest')
+    const res = response('POST')
+    const scope = new RoutedScope(svc, 'req-1')
+    closeOnResponseClose(res, scope)
+    const ran: string[] = []
+    scope.background.add(() => void ran.push('task'))
+    scope.route = '/signup'
+    res.statusCode = 201
+    expect(counted).not.toHaveBeenCalled()
+    res.emit('close')
+    expect(counted).toHaveBeenCalledWith('POST', '/signup', 201, false)
+    await svc.background.idle()
+    expect(ran).toEqual(['task'])
+    await svc.stop()
+  })
+
+  it('adds one listener shared by every response, and no closure per request', () => {
+    const svc = createService({ logger: silentLogger })
+    const [a, b] = [response('GET'), response('GET')]
+    closeOnResponseClose(a, new RequestScope(svc, 'a'))
+    closeOnResponseClose(b, new RequestScope(svc, 'b'))
+    expect(a.listeners('close')).toHaveLength(1)
+    expect(a.listeners('close')[0]).toBe(b.listeners('close')[0])
+  })
+
+  it('closes both scopes of a response afterwork scoped twice (an app and its sub-app), each once', async () => {
+    const svc = createService({ logger: silentLogger })
+    await svc.start()
+    const counted = vi.spyOn(svc.metrics, 'recordRequest')
+    const res = response('GET')
+    const ran: string[] = []
+    for (const id of ['outer', 'inner']) {
+      const scope = new RequestScope(svc, id)
+      closeOnResponseClose(res, scope)
+      scope.background.add(() => void ran.push(id))
+    }
+    res.emit('close')
+    await svc.background.idle()
+    expect(ran.sort()).toEqual(['inner', 'outer'])
+    expect(counted).toHaveBeenCalledTimes(2)
     await svc.stop()
   })
 })
@@ -162,7 +224,7 @@ describe('attachScope', () => {
     const req = new IncomingMessage(new Socket())
     prepareScopeCarrier(req)
     Object.setPrototypeOf(req, Object.create(IncomingMessage.prototype))
-    const scope = openRequestScope(svc, 'req-prepared')
+    const scope = new RequestScope(svc, 'req-prepared')
     attachScope(req, scope)
     expect(Object.getOwnPropertySymbols(req).map(String)).toContain('Symbol(afterwork.scope)')
     expect(scopeOf(req)).toBe(scope)
@@ -170,7 +232,7 @@ describe('attachScope', () => {
 
   it('keeps the scope beside a request nobody prepared, without changing its shape', () => {
     const req = new IncomingMessage(new Socket())
-    const scope = openRequestScope(svc, 'req-plain')
+    const scope = new RequestScope(svc, 'req-plain')
     attachScope(req, scope)
     expect(Object.getOwnPropertySymbols(req).map(String)).not.toContain('Symbol(afterwork.scope)')
     expect(scopeOf(req)).toBe(scope)

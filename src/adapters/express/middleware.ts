@@ -1,8 +1,9 @@
+import type { ServerResponse } from 'node:http'
 import express, { type Request, type RequestHandler } from 'express'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { attachScope, closeOnResponseClose, openRequestScope, requestIdHeader, scopeOf, UNMATCHED_ROUTE, type RegisteredState, type RequestScope } from '../request-scope.js'
+import { attachScope, closeOnResponseClose, requestIdHeader, RequestScope, scopeOf, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own merging point for Request
@@ -39,10 +40,10 @@ declare global {
 export function afterwork(svc: AnyService): RequestHandler {
   defineRequestAccessors()
   return function afterworkMiddleware(req, res, next) {
-    const scope = openRequestScope(svc, requestIdFrom(requestIdHeader(req)))
+    const scope = new ExpressScope(svc, requestIdFrom(requestIdHeader(req)))
     attachScope(req, scope)
     res.setHeader('x-request-id', scope.requestId)
-    closeOnResponseClose(res, scope, req.method, () => routeOf(req))
+    closeOnResponseClose(res, scope)
     next()
   }
 }
@@ -72,6 +73,13 @@ function defineRequestAccessors(): void {
     requestId: accessor((scope) => scope.requestId),
     state: accessor((scope) => scope.service.state),
   })
+}
+
+/** An Express request's scope: its route is the one Express matched, read off the request. */
+class ExpressScope extends RequestScope {
+  override routeLabel(res: ServerResponse): string {
+    return routeOf(res.req as Request)
+  }
 }
 
 /** The matched route's template with its mount path, e.g. `/api` + `/items/:id`. */

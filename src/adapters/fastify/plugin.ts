@@ -1,9 +1,10 @@
+import type { ServerResponse } from 'node:http'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { carryScope, closeRequestScope, openRequestScope, requestIdHeader, SCOPE, scopeOf, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
+import { carryScope, closeOnResponseClose, requestIdHeader, RequestScope, SCOPE, scopeOf, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
 import { afterworkErrors } from './errors.js'
 
 declare module 'fastify' {
@@ -25,6 +26,35 @@ export interface AfterworkPluginOptions {
    * @default true
    */
   errorHandler?: boolean
+}
+
+/** A plugin's shutdown state, which its requests' scopes read when their responses close. */
+interface Drain {
+  closing: boolean
+  closeIdleSoon(): void
+}
+
+/** A Fastify request's scope: counted under the route Fastify matched. */
+class FastifyScope extends RequestScope {
+  readonly #request: FastifyRequest
+  readonly #drain: Drain
+
+  constructor(svc: AnyService, requestId: string, request: FastifyRequest, drain: Drain) {
+    super(svc, requestId)
+    this.#request = request
+    this.#drain = drain
+  }
+
+  override routeLabel(): string {
+    return this.#request.routeOptions.url ?? UNMATCHED_ROUTE
+  }
+
+  override responseClosed(res: ServerResponse): void {
+    super.responseClosed(res)
+    // fastify.close() reaps idle keep-alive sockets once, at its start: a socket whose response
+    // was still in flight would then hold the close until its keepAliveTimeout (72 s by default).
+    if (this.#drain.closing) this.#drain.closeIdleSoon()
+  }
 }
 
 /**
@@ -50,8 +80,6 @@ export interface AfterworkPluginOptions {
  */
 export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): FastifyPluginCallback {
   const plugin: FastifyPluginCallback = (fastify, _opts, done) => {
-    let closing = false
-    const closeIdleSoon = () => setImmediate(() => fastify.server.closeIdleConnections())
     fastify.setGenReqId((req) => requestIdFrom(requestIdHeader(req)))
     // A getter, so a request's task list is made only when a handler asks for it.
     fastify.decorateRequest('background', {
@@ -70,19 +98,17 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
         return this.id
       },
     })
+    const drain: Drain = {
+      closing: false,
+      closeIdleSoon: () => setImmediate(() => fastify.server.closeIdleConnections()),
+    }
     fastify.addHook('onRequest', (request, reply, next) => {
-      const scope = openRequestScope(svc, request.id)
+      const scope = new FastifyScope(svc, request.id, request, drain)
       carryScope(request, scope)
       // Through Fastify's own headers: one set on reply.raw would make Node merge every header
       // Fastify writes, one setHeader() at a time.
       void reply.header('x-request-id', request.id)
-      const raw = reply.raw
-      raw.on('close', () => {
-        closeRequestScope(scope, request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, raw.statusCode, true)
-        // fastify.close() reaps idle keep-alive sockets once, at its start: a socket whose response
-        // was still in flight would then hold the close until its keepAliveTimeout (72 s by default).
-        if (closing) closeIdleSoon()
-      })
+      closeOnResponseClose(reply.raw, scope)
       next()
     })
     if (opts.errorHandler !== false) fastify.setErrorHandler(afterworkErrors)
@@ -90,7 +116,7 @@ export function afterwork(svc: AnyService, opts: AfterworkPluginOptions = {}): F
       await svc.start()
     })
     fastify.addHook('preClose', (next) => {
-      closing = true
+      drain.closing = true
       svc.beginDrain()
       next()
     })

@@ -1,8 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpBindings } from '@hono/node-server'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
 import { RequestBindings } from '../request-bindings.js'
-import { closeRequestScope, echoRequestId, requestIdHeader, UNMATCHED_ROUTE } from '../request-scope.js'
+import { closeOnResponseClose, echoRequestId, requestIdHeader, UNMATCHED_ROUTE } from '../request-scope.js'
 import { hostedRoute } from './matched-route.js'
 
 /**
@@ -21,10 +22,25 @@ export interface FetchApp {
  */
 export function servedFetch(svc: AnyService, app: FetchApp): (request: Request, env: HttpBindings) => Response | Promise<Response> {
   return function afterworkFetch(request, { incoming, outgoing }) {
-    const bindings = new RequestBindings(svc, requestIdFrom(requestIdHeader(incoming)), incoming, outgoing)
+    const bindings = new ServedBindings(svc, requestIdFrom(requestIdHeader(incoming)), incoming, outgoing, app, request)
     echoRequestId(outgoing, bindings.requestId)
-    // on, not once: a response closes once, and once() allocates a wrapper per request.
-    outgoing.on('close', () => closeRequestScope(bindings, request.method, hostedRoute(app, request, bindings) ?? UNMATCHED_ROUTE, outgoing.statusCode, true))
+    closeOnResponseClose(outgoing, bindings)
     return app.fetch(request, bindings as never)
+  }
+}
+
+/** The bindings of a request `serve()` hands an app: counted under the route the app matched. */
+class ServedBindings extends RequestBindings {
+  readonly #app: FetchApp
+  readonly #request: Request
+
+  constructor(svc: AnyService, requestId: string, incoming: IncomingMessage, outgoing: ServerResponse, app: FetchApp, request: Request) {
+    super(svc, requestId, incoming, outgoing)
+    this.#app = app
+    this.#request = request
+  }
+
+  override routeLabel(): string {
+    return hostedRoute(this.#app, this.#request, this) ?? UNMATCHED_ROUTE
   }
 }

@@ -4,7 +4,7 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import { carryScope, closeRequestScope, echoRequestId, openRequestScope, requestIdHeader, scopeOf, type RequestScope, type StateOf } from '../request-scope.js'
+import { carryScope, closeOnResponseClose, closeRequestScope, echoRequestId, requestIdHeader, RequestScope, scopeOf, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
 
@@ -67,7 +67,8 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
     const outgoing = c.env?.outgoing
     // Read the raw Node header when there is one: c.req.header() would build a full Headers object.
     const requestId = requestIdFrom(incoming ? requestIdHeader(incoming) : c.req.header('x-request-id'))
-    const scope = openRequestScope(svc, requestId)
+    const scope = new HonoScope(svc, requestId)
+    scope.routeContext = c
     // On the context, not in c.var: Hono rebuilds c.var from all variables on every access.
     carryScope(c, scope)
     c.set('requestId', requestId)
@@ -76,8 +77,7 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
       // On the Node response, not c.header(): a Hono response with headers of its own leaves
       // @hono/node-server's fast path.
       echoRequestId(outgoing, requestId)
-      // The route is read when the response closes, once Hono has matched it.
-      outgoing.on('close', () => closeRequestScope(scope, c.req.method, routePath(c, -1), outgoing.statusCode, true))
+      closeOnResponseClose(outgoing, scope)
       c.set('state', svc.state as StateOf<T>)
       return next()
     }
@@ -87,11 +87,18 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
 }
 
 /** Without a Node response (`app.request()`, the test client), the scope closes when the handler's Response is ready. */
-async function runWithoutNodeResponse<T extends AnyService>(svc: T, scope: RequestScope, c: Context<AfterworkEnv<T>>, next: Next): Promise<void> {
+/** The scope the middleware opens: the route is the one its Context matched, read when the response closes. */
+class HonoScope extends RequestScope {
+  override routeLabel(): string {
+    return routePath(this.routeContext as Context, -1)
+  }
+}
+
+async function runWithoutNodeResponse<T extends AnyService>(svc: T, scope: HonoScope, c: Context<AfterworkEnv<T>>, next: Next): Promise<void> {
   try {
     c.set('state', svc.state as StateOf<T>)
     await next()
   } finally {
-    closeRequestScope(scope, c.req.method, routePath(c, -1), c.res.status)
+    closeRequestScope(scope, c.req.method, scope.routeLabel(), c.res.status)
   }
 }

@@ -31,6 +31,10 @@ class Context<S> extends RequestScope implements NodeContext<S> {
   get state(): S {
     return this.service.state as S
   }
+
+  override routeLabel(): string {
+    return this.route
+  }
 }
 
 /**
@@ -54,7 +58,7 @@ export function withAfterwork<T extends AnyService>(svc: T, handler: NodeHandler
   return function afterworkListener(req, res) {
     const ctx = new Context<StateOf<T>>(svc, requestIdFrom(requestIdHeader(req)))
     echoRequestId(res, ctx.requestId)
-    closeOnResponseClose(res, ctx, req.method ?? 'GET', () => ctx.route)
+    closeOnResponseClose(res, ctx)
     let outcome: unknown
     try {
       outcome = handler(req, res, ctx)
