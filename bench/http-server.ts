@@ -93,10 +93,13 @@ export function taskCounts(): { scheduled: number; ran: number } {
   return { scheduled, ran }
 }
 
-/** Adds the `task` configuration's background task, when `svc` is set and tasks are on. */
-function addTask(background: { add(fn: () => Promise<void>): void } | undefined, withTask: boolean): void {
-  if (!background || !withTask) return
-  background.add(noopTask)
+/**
+ * Adds the `task` configuration's background task. Takes the getter's owner, not the list: reading
+ * `background` makes the request's list, which `mw` must not pay for.
+ */
+function addTask(owner: { readonly background: { add(fn: () => Promise<void>): void } } | undefined, withTask: boolean): void {
+  if (!owner || !withTask) return
+  owner.background.add(noopTask)
   scheduled++
 }
 
@@ -125,7 +128,7 @@ export async function fastifyServer(config: Config): Promise<Server> {
   if (svc) await app.register(awFastify.afterwork(svc))
   if (config === 'floor') app.addHook('onRequest', (_request, _reply, done) => done())
   app.get('/', async (request) => {
-    addTask(request.background, config === 'task')
+    addTask(request, config === 'task')
     return { hello: 'world' }
   })
   app.get('/__ran', async () => ranReport(svc))
@@ -144,7 +147,7 @@ async function expressApp(config: Config, svc: AnyService | undefined): Promise<
   if (svc) app.use(awExpress.afterwork(svc))
   if (config === 'floor') app.use((_req, _res, next) => next())
   app.get('/', (req, res) => {
-    addTask(req.background, config === 'task')
+    addTask(req, config === 'task')
     res.json({ hello: 'world' })
   })
   app.get('/__ran', (_req, res) => void res.json(ranReport(svc)))
@@ -162,7 +165,7 @@ export async function nodeServer(config: Config): Promise<Server> {
   if (!svc) return createServer(bare)
   const listener: RequestListener = withAfterwork(svc, (req, res, ctx) => {
     ctx.route = req.url === '/__ran' ? '/__ran' : '/'
-    if (ctx.route === '/') addTask(ctx.background, config === 'task')
+    if (ctx.route === '/') addTask(ctx, config === 'task')
     json(res, ctx.route === '/__ran' ? ranReport(svc) : { hello: 'world' })
   })
   return createServer(listener)
