@@ -5,7 +5,7 @@
  * and the same plus one background task per request (`task`).
  *
  *   npm run build && node --import tsx bench/http-overhead.ts [--runs 5] [--duration 10]
- *     [--connections 50] [--warmup 2] [--frameworks hono,fastify,express,node] [--together]
+ *     [--connections 50] [--warmup 2] [--frameworks hono,fastify,express,node] [--together | --rotate]
  *
  * Each run starts a fresh server (bench/http-server.ts) pinned to one CPU, warms it up with
  * autocannon, then measures one autocannon run pinned to another CPU. Besides autocannon's req/s and
@@ -20,6 +20,11 @@
  * seconds, so what the shared machine's neighbours do in those seconds falls on all four alike. The
  * clients then drive each server at about a quarter of its full rate; the ratios compare the four
  * at that one load.
+ *
+ * With `--rotate`, a framework's four servers start and warm up once and are driven alone in turn,
+ * round after round, each run `--duration` seconds (3 gives 10 rounds in the time 5 rounds of 10 s
+ * took): one configuration at a time and alternating, as above, but with the runs of a pair seconds
+ * apart, so the machine's drifts between them are small, and at full load, as a server runs.
  *
  * The orchestrator's `--conditions` flag is passed on to the servers: without it afterwork runs from
  * the built dist/ (`npm run build` first), as users run it and as the frameworks run their compiled
@@ -56,6 +61,7 @@ interface Settings {
   warmup: number
   frameworks: Framework[]
   together: boolean
+  rotate: boolean
 }
 
 /** The part of autocannon's `-j` output the bench uses. */
@@ -101,6 +107,7 @@ function readSettings(): Settings {
       warmup: { type: 'string', default: '2' },
       frameworks: { type: 'string', default: allFrameworks.join(',') },
       together: { type: 'boolean', default: false },
+      rotate: { type: 'boolean', default: false },
     },
   })
   const counts = {
@@ -115,7 +122,8 @@ function readSettings(): Settings {
   const frameworks = values.frameworks.split(',').filter((f) => f !== '')
   const unknown = frameworks.filter((f) => !(allFrameworks as readonly string[]).includes(f))
   if (unknown.length > 0 || frameworks.length === 0) throw new Error(`--frameworks takes some of ${allFrameworks.join(',')}; got ${values.frameworks}`)
-  return { ...counts, frameworks: frameworks as Framework[], together: values.together }
+  if (values.together && values.rotate) throw new Error('--together and --rotate are two ways to run a round; pick one')
+  return { ...counts, frameworks: frameworks as Framework[], together: values.together, rotate: values.rotate }
 }
 
 /** Expands taskset's list syntax ("0,2-3") into CPU numbers. */
@@ -225,6 +233,38 @@ function problemsOf(config: Config, result: AutocannonResult, ran: RanReport, an
   return problems
 }
 
+/** One measured run's figures, with the checks that make it suspect. `answeredBefore`: requests the server answered before this run. */
+async function toRun(
+  framework: Framework,
+  config: Config,
+  round: number,
+  server: Server,
+  result: AutocannonResult,
+  cpu: number,
+  otherLoad: number,
+  warm: AutocannonResult | undefined,
+  m: Machine,
+  answeredBefore = warm?.requests.total ?? 0,
+): Promise<Run> {
+  const requests = result.requests.total
+  const ran = await settledRanReport(server.port)
+  return {
+    framework,
+    config,
+    round,
+    reqPerSec: result.requests.average,
+    p99Ms: result.latency.p99,
+    requests,
+    cpuTicks: cpu,
+    cpuUsPerRequest: (cpu / m.clkTck / requests) * 1e6,
+    otherLoad,
+    problems: problemsOf(config, result, ran, answeredBefore + requests),
+    ran,
+    warmupRequests: warm?.requests.total ?? 0,
+    autocannon: result,
+  }
+}
+
 /**
  * Measured runs of `configs` of one framework, each on a fresh server, all at the same time: one
  * configuration alone, or the four together (`--together`), sharing the server CPU and the client
@@ -242,29 +282,46 @@ async function measure(framework: Framework, configs: readonly Config[], round: 
     const cpuAfter = cpuLineTicks(m.serverCpu)
     const otherLoad = Math.max(0, cpuAfter.busy - cpuBefore.busy - cpus.reduce((a, b) => a + b, 0)) / (cpuAfter.total - cpuBefore.total)
     return await Promise.all(
-      configs.map(async (config, i): Promise<Run> => {
-        const result = results[i] as AutocannonResult
-        const cpu = cpus[i] as number
-        const requests = result.requests.total
-        const warmupRequests = (warm[i] as AutocannonResult).requests.total
-        const ran = await settledRanReport((servers[i] as Server).port)
-        return {
-          framework,
-          config,
-          round,
-          reqPerSec: result.requests.average,
-          p99Ms: result.latency.p99,
-          requests,
-          cpuTicks: cpu,
-          cpuUsPerRequest: (cpu / m.clkTck / requests) * 1e6,
-          otherLoad,
-          problems: problemsOf(config, result, ran, warmupRequests + requests),
-          ran,
-          warmupRequests,
-          autocannon: result,
-        }
-      }),
+      configs.map((config, i) =>
+        toRun(framework, config, round, servers[i] as Server, results[i] as AutocannonResult, cpus[i] as number, otherLoad, warm[i] as AutocannonResult, m),
+      ),
     )
+  } finally {
+    await Promise.all(servers.map(stopServer))
+  }
+}
+
+/**
+ * `--rotate`: every round of one framework on the same four servers, started and warmed up once,
+ * each driven alone in turn (bare, floor, mw, task; the next round starts one later, so no
+ * configuration always runs first) for `--duration` seconds while the others sit idle. The issue's
+ * method (one configuration at a time, alternating, CPU from a mark after warm-up), with the runs
+ * of a round seconds apart instead of a minute, so slow drifts of the shared machine fall on each
+ * pair alike and many short rounds cost what a few long ones did.
+ */
+async function measureRotating(framework: Framework, settings: Settings, m: Machine, report: (run: Run) => void): Promise<Run[]> {
+  const servers = await Promise.all(order.map((config) => startServer(framework, config, m.serverCpu)))
+  const runs: Run[] = []
+  try {
+    const answered = servers.map(() => 0)
+    for (const [i, server] of servers.entries()) answered[i] = (await autocannon(server.port, m.clientCpu, settings.warmup, settings.connections)).requests.total
+    for (let round = 1; round <= settings.runs; round++) {
+      for (let k = 0; k < order.length; k++) {
+        const i = (k + round - 1) % order.length
+        const server = servers[i] as Server
+        const before = cpuTicks(server.pid)
+        const cpuBefore = cpuLineTicks(m.serverCpu)
+        const result = await autocannon(server.port, m.clientCpu, settings.duration, settings.connections)
+        const cpu = cpuTicks(server.pid) - before
+        const cpuAfter = cpuLineTicks(m.serverCpu)
+        const otherLoad = Math.max(0, cpuAfter.busy - cpuBefore.busy - cpu) / (cpuAfter.total - cpuBefore.total)
+        const run = await toRun(framework, order[i] as Config, round, server, result, cpu, otherLoad, undefined, m, answered[i])
+        answered[i] = (answered[i] as number) + result.requests.total
+        runs.push(run)
+        report(run)
+      }
+    }
+    return runs
   } finally {
     await Promise.all(servers.map(stopServer))
   }
@@ -360,13 +417,15 @@ async function main(): Promise<void> {
   const m = machine()
   process.stderr.write(`node ${process.version}; server on CPU ${m.serverCpu}, autocannon on CPU ${m.clientCpu}; ${JSON.stringify(settings)}\n`)
   const runs: Run[] = []
-  for (let round = 1; round <= settings.runs; round++) {
+  const report = (run: Run) => process.stderr.write(`${progressLine(run)}\n`)
+  if (settings.rotate) for (const framework of settings.frameworks) runs.push(...(await measureRotating(framework, settings, m, report)))
+  for (let round = 1; round <= (settings.rotate ? 0 : settings.runs); round++) {
     for (const framework of settings.frameworks) {
       const measured = settings.together ? await measure(framework, order, round, settings, m) : []
       for (const config of settings.together ? [] : order) measured.push(...(await measure(framework, [config], round, settings, m)))
       for (const run of measured) {
         runs.push(run)
-        process.stderr.write(`${progressLine(run)}\n`)
+        report(run)
       }
     }
   }
