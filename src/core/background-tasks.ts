@@ -125,7 +125,7 @@ export class BackgroundRunner {
   }
 
   /** @internal The list starts: it is no longer drain's to start. A no-op for a list not linked. */
-  started(tasks: BackgroundTasks): void {
+  listStarted(tasks: BackgroundTasks): void {
     const prev = tasks[prevUnstarted]
     const next = tasks[nextUnstarted]
     if (prev === undefined && this.#unstarted !== tasks) return
@@ -174,7 +174,7 @@ export class BackgroundRunner {
   }
 
   /** @internal A list ran every task added so far. */
-  ranOut(): void {
+  listRanOut(): void {
     if (this.#pending === 0 && this.#idle) {
       this.#idle.resolve()
       this.#idle = undefined
@@ -281,7 +281,7 @@ export class BackgroundTasks {
   /** Runs this run's tasks from the first, in the request's context when the service keeps one. */
   #run(inOwnCallback: boolean): void {
     const runner = this.#runner
-    runner.started(this)
+    runner.listStarted(this)
     if (!runner.withContext) {
       this.#step()
     } else if (inOwnCallback) {
@@ -338,7 +338,7 @@ export class BackgroundTasks {
     this.#count = 0
     this.#next = 0
     this.#current = undefined
-    runner.ranOut()
+    runner.listRanOut()
   }
 }
 

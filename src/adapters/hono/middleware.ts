@@ -86,7 +86,6 @@ export function afterwork<T extends Service<any>>(svc: T): MiddlewareHandler<Aft
   }
 }
 
-/** Without a Node response (`app.request()`, the test client), the scope closes when the handler's Response is ready. */
 /** The scope the middleware opens: the route is the one its Context matched, read when the response closes. */
 class HonoScope extends RequestScope {
   override routeLabel(): string {
@@ -94,6 +93,7 @@ class HonoScope extends RequestScope {
   }
 }
 
+/** Without a Node response (`app.request()`, the test client), the scope closes when the handler's Response is ready. */
 async function runWithoutNodeResponse<T extends AnyService>(svc: T, scope: HonoScope, c: Context<AfterworkEnv<T>>, next: Next): Promise<void> {
   try {
     c.set('state', svc.state as StateOf<T>)
