@@ -3,7 +3,7 @@ import { Socket, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { silentLogger } from '../core/logger.js'
 import { createService } from '../service.js'
-import { attachScope, closeOnResponseClose, closeRequestScope, echoRequestId, prepareScopeCarrier, RequestScope, scopeOf } from './request-scope.js'
+import { attachScope, closeOnResponseClose, closeRequestScope, echoRequestId, prepareScopeCarrier, RequestScope, requestIdHeader, scopeOf } from './request-scope.js'
 
 // Each path answers in one of the ways a framework or a handler writes its headers.
 const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }
@@ -152,6 +152,23 @@ describe('RequestScope', () => {
     expect(ran).toEqual(['late task'])
     expect(svc.background.stats.pending).toBe(0)
     await svc.stop()
+  })
+})
+
+describe('requestIdHeader', () => {
+  function withRaw(rawHeaders: string[]): IncomingMessage {
+    const req = new IncomingMessage(new Socket())
+    req.rawHeaders = rawHeaders
+    return req
+  }
+
+  it('finds x-request-id in any case among headers of the same length, and nothing that only looks like it', () => {
+    expect(requestIdHeader(withRaw(['Content-Type', 'text/plain', 'X-Request-ID', 'one', 'x-request-id', 'two']))).toBe('one')
+    expect(requestIdHeader(withRaw(['x-REQUEST-id', 'three']))).toBe('three')
+    // A carriage return (0x0d) differs from '-' (0x2d) only by the bit that tells upper from lower case letters.
+    for (const name of ['x\rrequest\rid', 'x_request-id', 'x-request-ie', 'Content-Type']) {
+      expect(requestIdHeader(withRaw([name, 'no']))).toBeUndefined()
+    }
   })
 })
 

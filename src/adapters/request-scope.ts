@@ -67,8 +67,23 @@ export type StateOf<T> = T extends Service<infer S> ? S : never
  */
 export const UNMATCHED_ROUTE = '(unmatched)'
 
-/** Whether a header name is `x-request-id`, in any case. */
-const isRequestIdName = (name: unknown): boolean => typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'x-request-id'
+const REQUEST_ID_NAME = 'x-request-id'
+
+/**
+ * Whether a header name is `x-request-id`, in any case. Compared a character at a time: most
+ * responses carry a `Content-Type`, also 12 characters long, and `toLowerCase()` made a new string
+ * of it on every response.
+ */
+function isRequestIdName(name: unknown): boolean {
+  if (typeof name !== 'string' || name.length !== 12) return false
+  for (let i = 0; i < 12; i++) {
+    const code = name.charCodeAt(i)
+    const want = REQUEST_ID_NAME.charCodeAt(i)
+    // ASCII letters differ from their lower case by the 0x20 bit; '-' (0x2d) must match exactly.
+    if (code !== want && (want === 0x2d || (code | 0x20) !== want)) return false
+  }
+  return true
+}
 
 /**
  * The request's `x-request-id` header (its first, if repeated), read from `rawHeaders`:
