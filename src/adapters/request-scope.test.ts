@@ -3,7 +3,7 @@ import { Socket, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { silentLogger } from '../core/logger.js'
 import { createService } from '../service.js'
-import { attachScope, closeOnResponseClose, closeRequestScope, echoRequestId, prepareScopeCarrier, RequestScope, requestIdHeader, scopeOf } from './request-scope.js'
+import { attachScope, closeOnResponseClose, echoRequestId, prepareScopeCarrier, RequestScope, requestIdHeader, scopeOf } from './request-scope.js'
 
 // Each path answers in one of the ways a framework or a handler writes its headers.
 const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }
@@ -125,7 +125,7 @@ describe('RequestScope', () => {
     const svc = createService({ logger: silentLogger })
     await svc.start()
     const made = vi.spyOn(svc, 'createBackgroundTasks')
-    closeRequestScope(new RequestScope(svc, 'quiet'), 'GET', '/', 200)
+    new RequestScope(svc, 'quiet').close('GET', '/', 200)
     expect(made).not.toHaveBeenCalled()
     const scope = new RequestScope(svc, 'busy')
     const ran: string[] = []
@@ -135,7 +135,7 @@ describe('RequestScope', () => {
     // Every microtask a started task would have needed has run by the next macrotask.
     await new Promise((resolve) => setImmediate(resolve))
     expect(ran).toEqual([])
-    closeRequestScope(scope, 'GET', '/', 200)
+    scope.close('GET', '/', 200)
     await svc.background.idle()
     expect(ran).toEqual(['task'])
     await svc.stop()
@@ -145,7 +145,7 @@ describe('RequestScope', () => {
     const svc = createService({ logger: silentLogger })
     await svc.start()
     const scope = new RequestScope(svc, 'late')
-    closeRequestScope(scope, 'GET', '/', 200)
+    scope.close('GET', '/', 200)
     const ran: string[] = []
     scope.background.add(() => void ran.push('late task'))
     await svc.background.idle()

@@ -36,12 +36,18 @@ export class RequestScope {
   }
 
   /**
-   * The response closed: starts the request's tasks, now or, for a list made later, when it is
-   * made. `fromCloseEvent`: called from the Node response's 'close' listener (see BackgroundTasks.start).
+   * Starts the request's tasks, now or, for a list made later, when it is made. `inOwnCallback`:
+   * the caller is the Node response's 'close' listener (see BackgroundTasks.start).
    */
-  startBackground(fromCloseEvent = false): void {
+  startBackground(inOwnCallback = false): void {
     this.#closed = true
-    this.#background?.start(fromCloseEvent)
+    this.#background?.start(inOwnCallback)
+  }
+
+  /** The response is done: counts the request in the service's metrics and starts its tasks. */
+  close(method: string, route: string, status: number, inOwnCallback = false): void {
+    this.service.metrics.recordRequest(method, route, status, this.threw)
+    this.startBackground(inOwnCallback)
   }
 
   /**
@@ -54,7 +60,7 @@ export class RequestScope {
 
   /** The Node response closed (see closeOnResponseClose): counts the request and starts its tasks. */
   responseClosed(res: ServerResponse): void {
-    closeRequestScope(this, res.req.method ?? 'GET', this.routeLabel(res), res.statusCode, true)
+    this.close(res.req.method ?? 'GET', this.routeLabel(res), res.statusCode, true)
   }
 }
 
@@ -172,15 +178,6 @@ function withRequestId(headers: unknown, requestId: string): unknown {
   flat[i++] = 'x-request-id'
   flat[i] = requestId
   return flat
-}
-
-/**
- * Counts the request in the service's metrics and starts its post-response tasks. `fromCloseEvent`
- * says the caller is the Node response's 'close' listener, which lets the tasks start a little cheaper.
- */
-export function closeRequestScope(scope: RequestScope, method: string, route: string, status: number, fromCloseEvent = false): void {
-  scope.service.metrics.recordRequest(method, route, status, scope.threw)
-  scope.startBackground(fromCloseEvent)
 }
 
 const RESPONSE_SCOPE: unique symbol = Symbol('afterwork.responseScope')

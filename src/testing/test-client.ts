@@ -1,6 +1,5 @@
 import { hostedRoute } from '../adapters/hono/matched-route.js'
 import { RequestBindings } from '../adapters/request-bindings.js'
-import { closeRequestScope } from '../adapters/request-scope.js'
 import { requestIdFrom } from '../core/request-context.js'
 import type { AnyService, Service } from '../service.js'
 
@@ -119,7 +118,7 @@ async function host(svc: AnyService, app: FetchHandler, request: Request): Promi
     // fetch app (a wrapper, another framework behind a bridge) may count its requests itself.
     const route = hostedRoute(app, request, bindings)
     if (route === undefined) bindings.startBackground()
-    else closeRequestScope(bindings, request.method, route, status)
+    else bindings.close(request.method, route, status)
   }
 }
 

@@ -4,7 +4,7 @@ import { routePath } from 'hono/route'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService, Service } from '../../service.js'
-import { carryScope, closeOnResponseClose, closeRequestScope, echoRequestId, requestIdHeader, RequestScope, scopeOf, type StateOf } from '../request-scope.js'
+import { carryScope, closeOnResponseClose, echoRequestId, requestIdHeader, RequestScope, scopeOf, type StateOf } from '../request-scope.js'
 
 export type { RequestScope, StateOf }
 
@@ -99,6 +99,6 @@ async function runWithoutNodeResponse<T extends AnyService>(svc: T, scope: HonoS
     c.set('state', svc.state as StateOf<T>)
     await next()
   } finally {
-    closeRequestScope(scope, c.req.method, scope.routeLabel(), c.res.status)
+    scope.close(c.req.method, scope.routeLabel(), c.res.status)
   }
 }
