@@ -5,18 +5,20 @@
  *
  *   node --conditions=afterwork-source --import tsx bench/http-header-echo.ts [--runs 7] [--n 300000]
  *
- * Three ways, each writing the headers @hono/node-server writes for a small JSON body:
+ * Four ways, each writing the headers @hono/node-server writes for a small JSON body:
  * - `plain`: no request id (the floor);
  * - `setHeader`: `res.setHeader('x-request-id', id)` first, as afterwork did before (Node then
  *   merges the writeHead() headers into it one setHeader() at a time);
- * - `echo`: afterwork's `echoRequestId()`, which hands the id to writeHead() with the others.
- * Prints ns per response for each (median of the runs) and echo/setHeader paired per run.
+ * - `writeHead`: the id handed to writeHead() with the others (`echoThroughWriteHead()`, afterwork's
+ *   way until its twelfth session, and its fallback);
+ * - `echo`: afterwork's `echoRequestId()`, which writes the id's line after the status line.
+ * Prints ns per response for each (median of the runs), and echo/writeHead and echo - plain paired per run.
  */
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { median } from './harness.js'
-import { echoRequestId } from '../src/adapters/request-scope.js'
+import { echoRequestId, echoThroughWriteHead } from '../src/adapters/request-scope.js'
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, n: { type: 'string', default: '300000' } } })
 const runs = Number(values.runs)
@@ -35,6 +37,10 @@ const ways: Record<string, (res: ServerResponse) => void> = {
     res.setHeader('x-request-id', id)
     res.writeHead(200, headers())
   },
+  writeHead: (res) => {
+    echoThroughWriteHead(res, id)
+    res.writeHead(200, headers())
+  },
   echo: (res) => {
     echoRequestId(res, id)
     res.writeHead(200, headers())
@@ -48,9 +54,12 @@ function nsPerResponse(way: (res: ServerResponse) => void): number {
 }
 
 for (const way of Object.values(ways)) for (let i = 0; i < 20_000; i++) way(new ServerResponse(req))
-const figures: Record<string, number[]> = { plain: [], setHeader: [], echo: [] }
+const figures: Record<string, number[]> = { plain: [], setHeader: [], writeHead: [], echo: [] }
 for (let r = 0; r < runs; r++) for (const [name, way] of Object.entries(ways)) figures[name]?.push(nsPerResponse(way))
-const ratios = (figures.echo ?? []).map((e, i) => e / (figures.setHeader?.[i] ?? NaN))
+const paired = (f: (echo: number, i: number) => number) => (figures.echo ?? []).map(f)
+const ratios = paired((e, i) => e / (figures.writeHead?.[i] ?? NaN))
+const overPlain = paired((e, i) => e - (figures.plain?.[i] ?? NaN))
 console.log(`node ${process.versions.node}, ${runs} runs of ${n} responses`)
 for (const [name, xs] of Object.entries(figures)) console.log(`${name.padEnd(10)} ${median(xs).toFixed(0)} ns (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`)
-console.log(`echo/setHeader ${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)})`)
+console.log(`echo/writeHead ${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)})`)
+console.log(`echo - plain ${median(overPlain).toFixed(0)} ns (${Math.min(...overPlain).toFixed(0)} to ${Math.max(...overPlain).toFixed(0)})`)

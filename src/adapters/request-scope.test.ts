@@ -85,7 +85,7 @@ describe('echoRequestId', () => {
   })
 
 
-  it('calls the writeHead the response had before, so a wrapper installed earlier still runs', () => {
+  it('leaves writeHead alone, so a wrapper installed earlier still runs and sees the headers it was handed', () => {
     const res = new ServerResponse(new IncomingMessage(new Socket()))
     const seen: unknown[] = []
     const original = res.writeHead
@@ -95,7 +95,22 @@ describe('echoRequestId', () => {
     } as ServerResponse['writeHead']
     echoRequestId(res, 'req-7')
     res.writeHead(200, { 'x-other': '1' })
-    expect(seen).toEqual([[200, ['x-other', '1', 'x-request-id', 'req-7']]])
+    expect(seen).toEqual([[200, { 'x-other': '1' }]])
+    expect(headerLines(res)).toEqual(['x-request-id: req-7', 'x-other: 1'])
+  })
+
+  it("goes through writeHead when something else replaced the response's _storeHeader, which still runs", () => {
+    const res = new ServerResponse(new IncomingMessage(new Socket())) as ServerResponse & { _storeHeader(line: string, headers: unknown): void }
+    const own = res._storeHeader
+    const stored: unknown[] = []
+    res._storeHeader = function (this: typeof res, line: string, headers: unknown) {
+      stored.push(headers)
+      own.call(this, line, headers)
+    }
+    echoRequestId(res, 'req-9')
+    res.writeHead(200, { 'x-other': '1' })
+    expect(stored).toEqual([['x-other', '1', 'x-request-id', 'req-9']])
+    expect(headerLines(res)).toEqual(['x-other: 1', 'x-request-id: req-9'])
   })
 
   it('echoes the last id once when installed twice on one response (an app and its sub-app)', () => {
@@ -103,14 +118,14 @@ describe('echoRequestId', () => {
     echoRequestId(res, 'req-outer')
     echoRequestId(res, 'req-inner')
     res.writeHead(200, { 'x-other': '1' })
-    expect(headerLines(res)).toEqual(['x-other: 1', 'x-request-id: req-inner'])
+    expect(headerLines(res)).toEqual(['x-request-id: req-inner', 'x-other: 1'])
   })
 
   it('keeps the headers of writeHead(status, undefined, headers)', () => {
     const res = new ServerResponse(new IncomingMessage(new Socket()))
     echoRequestId(res, 'req-8')
     ;(res.writeHead as (...args: unknown[]) => ServerResponse)(200, undefined, { 'x-app': 'yes' })
-    expect(headerLines(res)).toEqual(['x-app: yes', 'x-request-id: req-8'])
+    expect(headerLines(res)).toEqual(['x-request-id: req-8', 'x-app: yes'])
   })
 })
 

@@ -1,4 +1,5 @@
-import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
+import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
+import { Socket } from 'node:net'
 import type { BackgroundTasks } from '../core/background-tasks.js'
 import type { AnyService, Service } from '../service.js'
 
@@ -110,14 +111,29 @@ interface EchoingResponse extends ServerResponse {
   [ECHOED_ID]: string
   /** The writeHead this response had before: Node's, a subclass's, or an instrumentation's wrapper. */
   [WRITE_HEAD]: (this: ServerResponse, statusCode: number, ...rest: unknown[]) => ServerResponse
+  /** Node's (see storeHeaderWithRequestId). */
+  _storeHeader(firstLine: string, headers: unknown): void
+  _header: string | null
 }
 
 /**
- * Sends `x-request-id: <id>` with the response, among the headers its writeHead() is handed (the
- * framework's, or none when Node writes them implicitly), unless the app set its own. Not through
- * `setHeader()`: a response with a header set that way makes Node merge every header later given
- * to writeHead() into it one `setHeader()` at a time: 0.87 µs per response that way against
- * 0.41-0.46 µs this way, on Node 20 and 24 (`bench/http-header-echo.ts`).
+ * Node's own `_storeHeader(firstLine, headers)`: where every writeHead() of a ServerResponse, given
+ * headers or not, turns its status line and headers into the header block.
+ */
+const nodeStoreHeader = (ServerResponse.prototype as Partial<EchoingResponse>)._storeHeader
+
+/**
+ * Sends `x-request-id: <id>` with the response, unless the app set its own. `requestId` must be a
+ * valid header value, as `requestIdFrom()` gives: it is not checked again.
+ *
+ * Not through `setHeader()`: a response with a header set that way makes Node merge every header
+ * later given to writeHead() into it one `setHeader()` at a time (0.87 µs a response). Nor, where
+ * Node allows, by adding the id to the headers writeHead() is handed (0.2-0.45 µs: a copy of the
+ * framework's header object, and Node's checks of the name and value). It is written as a line
+ * after the status line, which Node's `_storeHeader` takes as given: next to nothing
+ * (`bench/http-header-echo.ts`). That method is Node's own, so a probe checks once that it still
+ * works this way; where it does not, or something else replaced it on this response, the id goes
+ * in with writeHead()'s headers.
  */
 export function echoRequestId(res: ServerResponse, requestId: string): void {
   if (!(res instanceof ServerResponse)) {
@@ -131,9 +147,53 @@ export function echoRequestId(res: ServerResponse, requestId: string): void {
     echoing[ECHOED_ID] = requestId
     return
   }
+  if (echoing._storeHeader === nodeStoreHeader && storeHeaderTakesFirstLine()) {
+    echoing[ECHOED_ID] = requestId
+    echoing._storeHeader = storeHeaderWithRequestId
+    return
+  }
+  echoThroughWriteHead(res, requestId)
+}
+
+/**
+ * The other way of {@link echoRequestId}: the id is added to the headers writeHead() is handed.
+ * Exported for bench/http-header-echo.ts, which compares the two.
+ */
+export function echoThroughWriteHead(res: ServerResponse, requestId: string): void {
+  const echoing = res as EchoingResponse
   echoing[ECHOED_ID] = requestId
   echoing[WRITE_HEAD] = res.writeHead as EchoingResponse[typeof WRITE_HEAD]
   res.writeHead = writeHeadWithRequestId as ServerResponse['writeHead']
+}
+
+/** Node's `_storeHeader` with the id's line after the status line, unless the headers name one. */
+function storeHeaderWithRequestId(this: EchoingResponse, firstLine: string, headers: unknown): void {
+  // `headers` is what writeHead() was handed, or, once setHeader() was used, Node's own record of
+  // the headers set (keyed by lower-case name), into which writeHead() merged its own.
+  const line = namesRequestId(headers) ? firstLine : `${firstLine}x-request-id: ${this[ECHOED_ID]}\r\n`
+  ;(nodeStoreHeader as EchoingResponse['_storeHeader']).call(this, line, headers)
+}
+
+let firstLineProbe: boolean | undefined
+
+/**
+ * Whether this Node's writeHead() still builds the header block through `_storeHeader`, starting
+ * from the status line it is handed: tried once on a response that is never sent.
+ */
+function storeHeaderTakesFirstLine(): boolean {
+  if (firstLineProbe !== undefined) return firstLineProbe
+  firstLineProbe = false
+  if (typeof nodeStoreHeader !== 'function') return false
+  try {
+    const probe = new ServerResponse(new IncomingMessage(new Socket())) as EchoingResponse
+    probe[ECHOED_ID] = 'probe'
+    probe._storeHeader = storeHeaderWithRequestId
+    probe.writeHead(200, { 'x-probe': '1' })
+    firstLineProbe = typeof probe._header === 'string' && probe._header.includes(' 200 OK\r\nx-request-id: probe\r\nx-probe: 1\r\n')
+  } catch {
+    // A Node whose writeHead() works otherwise: the writeHead() way.
+  }
+  return firstLineProbe
 }
 
 function writeHeadWithRequestId(this: EchoingResponse, statusCode: number, reason?: unknown, headers?: unknown): ServerResponse {
@@ -144,6 +204,22 @@ function writeHeadWithRequestId(this: EchoingResponse, statusCode: number, reaso
   return hasReason ? this[WRITE_HEAD](statusCode, reason, sent) : this[WRITE_HEAD](statusCode, sent)
 }
 
+/** Whether writeHead()-style headers (an object, a flat array or an array of pairs) name an `x-request-id`. */
+function namesRequestId(headers: unknown): boolean {
+  if (headers === undefined || headers === null) return false
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      for (const pair of headers as unknown[][]) if (isRequestIdName(pair[0])) return true
+      return false
+    }
+    for (let i = 0; i < headers.length; i += 2) if (isRequestIdName(headers[i])) return true
+    return false
+  }
+  // for...in, not Object.keys(): no array of names.
+  for (const name in headers) if (isRequestIdName(name) && Object.hasOwn(headers, name)) return true
+  return false
+}
+
 /**
  * `headers` (writeHead's object, flat array or array of pairs) with the request id added, as a new
  * flat array: the caller's object may be shared, so it is never changed, and a flat array is the
@@ -151,22 +227,15 @@ function writeHeadWithRequestId(this: EchoingResponse, statusCode: number, reaso
  */
 function withRequestId(headers: unknown, requestId: string): unknown {
   if (headers === undefined || headers === null) return ['x-request-id', requestId]
+  if (namesRequestId(headers)) return headers
   if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      for (const pair of headers as unknown[][]) if (isRequestIdName(pair[0])) return headers
-      return [...(headers as unknown[][]), ['x-request-id', requestId]]
-    }
-    for (let i = 0; i < headers.length; i += 2) if (isRequestIdName(headers[i])) return headers
+    if (headers.length > 0 && Array.isArray(headers[0])) return [...(headers as unknown[][]), ['x-request-id', requestId]]
     return [...(headers as unknown[]), 'x-request-id', requestId]
   }
-  // for...in, not Object.keys(): no array of names. Node reads writeHead's object by own keys.
+  // Node reads writeHead's object by own keys.
   const record = headers as OutgoingHttpHeaders
   let count = 0
-  for (const name in record) {
-    if (!Object.hasOwn(record, name)) continue
-    if (isRequestIdName(name)) return headers
-    count++
-  }
+  for (const name in record) if (Object.hasOwn(record, name)) count++
   // Sized up front: an array literal grown by push() reserves room for 17 entries.
   const flat: unknown[] = new Array(count * 2 + 2)
   let i = 0
