@@ -48,34 +48,51 @@ function randomBytes(n: number): number {
   return at
 }
 
-/** Each byte value's two lowercase hex digits as character codes: byte b at [2b] and [2b + 1]. */
-const HEX_CODES = new Uint8Array(512)
+/** Each byte value's first and second lowercase hex digit, as character codes. */
+const HIGH_DIGIT = new Uint8Array(256)
+const LOW_DIGIT = new Uint8Array(256)
 for (let byte = 0; byte < 256; byte++) {
-  HEX_CODES[2 * byte] = (HEX[byte] as string).charCodeAt(0)
-  HEX_CODES[2 * byte + 1] = (HEX[byte] as string).charCodeAt(1)
+  HIGH_DIGIT[byte] = (HEX[byte] as string).charCodeAt(0)
+  LOW_DIGIT[byte] = (HEX[byte] as string).charCodeAt(1)
 }
-const uuidText = Buffer.alloc(36)
+const DASH = 0x2d
+
+const high = (byte: number): number => HIGH_DIGIT[byte] as number
+const low = (byte: number): number => LOW_DIGIT[byte] as number
 
 /**
- * A random (version 4) UUID, as `crypto.randomUUID()` makes, for request ids. Its text is written
- * into a buffer and read out as one flat string. `crypto.randomUUID()` joins an id from 20 pieces
- * into a rope, which Node's header check and the socket write then copy flat on every request: an
- * id made and written into a header line cost 450-520 ns that way and 300-330 ns this way on
- * Node 24 (600 and 330 on Node 20), and the request id about 0.15 µs less of a Hono request's CPU.
+ * A random (version 4) UUID, as `crypto.randomUUID()` makes, for request ids: its 36 characters
+ * made by one `String.fromCharCode()` call, a flat string. `crypto.randomUUID()` joins an id from
+ * 20 pieces into a rope, which Node's header check and the socket write then copy flat on every
+ * request (an id made and written into a header line: 450-520 ns that way on Node 24, 600 on
+ * Node 20). Writing the digits into a buffer and reading it out with `toString('latin1')` instead
+ * took 120 ns an id to this way's 70-75, in a loop of a million ids on Node 20 and 24.
  */
 export function randomUUIDv4(): string {
   const r = randomBytes(16)
-  const pool = randomPool
-  const text = uuidText
-  let at = 0
-  for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) text[at++] = 0x2d
-    let byte = pool[r + i] as number
-    // RFC 9562: version 4 in the high nibble of byte 6, variant 10 in the top two bits of byte 8.
-    if (i === 6) byte = (byte & 0x0f) | 0x40
-    else if (i === 8) byte = (byte & 0x3f) | 0x80
-    text[at++] = HEX_CODES[2 * byte] as number
-    text[at++] = HEX_CODES[2 * byte + 1] as number
-  }
-  return text.toString('latin1', 0, 36)
+  const p = randomPool
+  const b0 = p[r] as number
+  const b1 = p[r + 1] as number
+  const b2 = p[r + 2] as number
+  const b3 = p[r + 3] as number
+  const b4 = p[r + 4] as number
+  const b5 = p[r + 5] as number
+  // RFC 9562: version 4 in the high nibble of byte 6, variant 10 in the top two bits of byte 8.
+  const b6 = ((p[r + 6] as number) & 0x0f) | 0x40
+  const b7 = p[r + 7] as number
+  const b8 = ((p[r + 8] as number) & 0x3f) | 0x80
+  const b9 = p[r + 9] as number
+  const b10 = p[r + 10] as number
+  const b11 = p[r + 11] as number
+  const b12 = p[r + 12] as number
+  const b13 = p[r + 13] as number
+  const b14 = p[r + 14] as number
+  const b15 = p[r + 15] as number
+  return String.fromCharCode(
+    high(b0), low(b0), high(b1), low(b1), high(b2), low(b2), high(b3), low(b3), DASH,
+    high(b4), low(b4), high(b5), low(b5), DASH,
+    high(b6), low(b6), high(b7), low(b7), DASH,
+    high(b8), low(b8), high(b9), low(b9), DASH,
+    high(b10), low(b10), high(b11), low(b11), high(b12), low(b12), high(b13), low(b13), high(b14), low(b14), high(b15), low(b15),
+  )
 }
