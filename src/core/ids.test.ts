@@ -23,8 +23,8 @@ describe('randomUUIDv4', () => {
   const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
   it('makes version 4, variant 1 UUIDs, all different, across many refills of the random pool', () => {
-    // 16 random bytes an id: 5,000 ids empty the 4 KiB pool about twenty times.
-    const ids = Array.from({ length: 5_000 }, () => randomUUIDv4())
+    // 16 random bytes an id: 10,000 ids empty the 64 KiB pool twice.
+    const ids = Array.from({ length: 10_000 }, () => randomUUIDv4())
     for (const id of ids) expect(id).toMatch(V4)
     expect(new Set(ids).size).toBe(ids.length)
   })
