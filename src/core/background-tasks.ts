@@ -4,6 +4,7 @@ import { AfterworkError } from './errors.js'
 import type { Events } from './events.js'
 import type { Logger } from './logger.js'
 import { enterRequestId, runWithRequestId } from './request-context.js'
+import { isThenable } from './thenable.js'
 
 /**
  * Implemented by durable task handles: `background.add(task, input)` runs the task's handler in
@@ -151,10 +152,9 @@ export class BackgroundRunner {
   /** @internal The task a list started has finished. */
   taskSucceeded(tasks: BackgroundTasks, fn: Task, started: number | undefined): void {
     this.#succeeded++
-    const { clock, events } = this.#opts
+    const { events } = this.#opts
     if (events.has('background:succeeded')) {
-      const durationMs = started === undefined ? 0 : clock.monotonic() - started
-      events.emit('background:succeeded', { requestId: tasks.requestId, task: fn.name || 'anonymous', durationMs })
+      events.emit('background:succeeded', { requestId: tasks.requestId, task: fn.name || 'anonymous', durationMs: this.#sinceStart(started) })
     }
     this.#running--
     this.#pending--
@@ -163,14 +163,17 @@ export class BackgroundRunner {
   /** @internal The task a list started threw or rejected: logged with the request id and counted. */
   taskFailed(tasks: BackgroundTasks, fn: Task, started: number | undefined, error: unknown): void {
     this.#failed++
-    const { clock, log, events } = this.#opts
+    const { log, events } = this.#opts
     const task = fn.name || 'anonymous'
     log.error({ err: error, requestId: tasks.requestId, task }, 'background task failed')
-    // A listener added while the task ran sees a duration of 0.
-    const durationMs = started === undefined ? 0 : clock.monotonic() - started
-    events.emit('background:failed', { requestId: tasks.requestId, task, durationMs, error })
+    events.emit('background:failed', { requestId: tasks.requestId, task, durationMs: this.#sinceStart(started), error })
     this.#running--
     this.#pending--
+  }
+
+  /** A task's duration from taskStarting()'s reading; 0 when untimed (a listener added while the task ran). */
+  #sinceStart(started: number | undefined): number {
+    return started === undefined ? 0 : this.#opts.clock.monotonic() - started
   }
 
   /** @internal A list ran every task added so far. */
@@ -340,8 +343,4 @@ export class BackgroundTasks {
     this.#current = undefined
     runner.listRanOut()
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
 }

@@ -3,6 +3,7 @@
 // returns its value; the task's own errors are thrown as a TaskFailure, data that the main thread
 // rebuilds.
 import { AfterworkError } from '../errors.js'
+import { isThenable } from '../thenable.js'
 import { CancelState, TASK_FAILURE, type OffloadContext, type SerializedThrown, type TaskFailure, type TaskPayload } from './messages.js'
 
 const modules = new Map<string, Promise<Record<string, unknown>>>()
@@ -73,10 +74,6 @@ function call(exports: Record<string, unknown>, { module, exportName, input, can
 
 function failed(thrown: unknown): never {
   throw { [TASK_FAILURE]: true, error: serializeThrown(thrown) } satisfies TaskFailure
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
 }
 
 const MAX_CAUSE_DEPTH = 5
