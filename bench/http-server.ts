@@ -8,7 +8,7 @@
  * The framework defaults to Hono. `hono` is afterwork's Hono integration as the README shows it:
  * served by afterwork's `serve()`, handlers reading `c.env`, no middleware; `hono-mw` adds the
  * `afterwork(svc)` middleware and reads `c.var`. Express's `mw` and `task` are served by afterwork's
- * Express `serve()` too, as the README shows, whose requests carry their afterwork scope.
+ * Express `serve()` too, as the README shows, with `afterwork(svc)` in the app.
  */
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -136,9 +136,22 @@ export async function fastifyServer(config: Config): Promise<Server> {
   return app.server
 }
 
+/**
+ * Express's server for bench/http-adapter-cpu.ts: bare and floor on a plain `http.Server`; mw and
+ * task as the README serves them, by afterwork's `serve()` (on a free port nobody connects to), so
+ * the requests handed to it go through the same listener as over the network, which opens their
+ * afterwork scope before Express sees them.
+ */
 export async function expressServer(config: Config): Promise<Server> {
-  const svc = await startedService(config)
-  return createServer(await expressApp(config, svc))
+  if (config === 'bare' || config === 'floor') return createServer(await expressApp(config, undefined))
+  return (await servedExpress(config, 0)).server
+}
+
+/** Express with afterwork as the README serves it: afterwork's `serve()`, which opens each request's scope. */
+async function servedExpress(config: Config, port: number): Promise<{ server: Server; port: number }> {
+  const svc = createService({ logger: silentLogger })
+  const { serve: serveExpress } = await import('afterwork/express')
+  return serveExpress(svc, await expressApp(config, svc), { port, host: '127.0.0.1' })
 }
 
 async function expressApp(config: Config, svc: AnyService | undefined): Promise<RequestListener> {
@@ -183,12 +196,7 @@ function listen(server: Server, port: number): void {
 async function main(): Promise<void> {
   const { config, port, framework } = parseArgs(process.argv.slice(2))
   if (framework === 'fastify') return listen(await fastifyServer(config), port)
-  if (framework === 'express' && (config === 'mw' || config === 'task')) {
-    // As the README serves it: afterwork's serve(), whose requests carry their scope.
-    const svc = createService({ logger: silentLogger })
-    const { serve: serveExpress } = await import('afterwork/express')
-    return announce((await serveExpress(svc, await expressApp(config, svc), { port, host: '127.0.0.1' })).port)
-  }
+  if (framework === 'express' && (config === 'mw' || config === 'task')) return announce((await servedExpress(config, port)).port)
   if (framework === 'express') return listen(await expressServer(config), port)
   if (framework === 'node') return listen(await nodeServer(config), port)
   if (config === 'mw' || config === 'task') {

@@ -3,7 +3,7 @@ import { Socket, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { silentLogger } from '../core/logger.js'
 import { createService } from '../service.js'
-import { attachScope, closeOnResponseClose, echoRequestId, prepareScopeCarrier, RequestScope, requestIdHeader, scopeOf } from './request-scope.js'
+import { attachScope, closeOnResponseClose, echoRequestId, carryScope, RequestScope, requestIdHeader, scopeOf } from './request-scope.js'
 
 // Each path answers in one of the ways a framework or a handler writes its headers.
 const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }
@@ -252,17 +252,17 @@ describe('closeOnResponseClose', () => {
 describe('attachScope', () => {
   const svc = createService({ logger: silentLogger })
 
-  it('keeps the scope in the property a prepared request was given, after its prototype was swapped as Express swaps it', () => {
+  it('keeps the scope in the property a request already carries, after its prototype was swapped as Express swaps it', () => {
     const req = new IncomingMessage(new Socket())
-    prepareScopeCarrier(req)
+    carryScope(req, new RequestScope(svc, 'req-before-express'))
     Object.setPrototypeOf(req, Object.create(IncomingMessage.prototype))
-    const scope = new RequestScope(svc, 'req-prepared')
+    const scope = new RequestScope(svc, 'req-inside-express')
     attachScope(req, scope)
     expect(Object.getOwnPropertySymbols(req).map(String)).toContain('Symbol(afterwork.scope)')
     expect(scopeOf(req)).toBe(scope)
   })
 
-  it('keeps the scope beside a request nobody prepared, without changing its shape', () => {
+  it('keeps the scope beside a request that carries none, without changing its shape', () => {
     const req = new IncomingMessage(new Socket())
     const scope = new RequestScope(svc, 'req-plain')
     attachScope(req, scope)

@@ -310,18 +310,11 @@ interface ScopeCarrier {
   [SCOPE]?: RequestScope | null
 }
 
-/**
- * Gives a request the property its scope will ride on, before a framework swaps its prototype
- * (Express does, per app), so an Express app's requests need no WeakMap entry (see attachScope).
- */
-export function prepareScopeCarrier(request: object): void {
-  ;(request as ScopeCarrier)[SCOPE] = null
-}
-
-// Other requests given to Express get their scope beside them instead: a property added to the
-// request after Express swapped its prototype cost 15-20 µs a request on Node 20, and `res.locals`,
-// which costs nothing, is an object apps replace. A WeakMap entry costs about 0.9 µs a request on
-// Node 24 (the entry's write barrier and the scavenger's ephemeron work, `perf` of a loaded server).
+// A request whose scope is opened inside Express (afterwork's middleware on a server of the app's
+// own) gets it beside it instead: a property added to the request after Express swapped its
+// prototype cost 15-20 µs a request on Node 20, and `res.locals`, which costs nothing, is an object
+// apps replace. A WeakMap entry costs about 0.9 µs a request on Node 24 (the entry's write barrier
+// and the scavenger's ephemeron work, `perf` of a loaded server).
 const scopes = new WeakMap<object, RequestScope>()
 
 /** The request's scope, when the adapter's middleware or hook ran (a declared property is `null` until then). */
@@ -330,8 +323,8 @@ export function scopeOf(request: object): RequestScope | undefined {
 }
 
 /**
- * Keeps the scope on a request object that must not change shape (Express's): in its declared
- * property when `serve()` prepared it (prepareScopeCarrier), else beside it.
+ * Keeps the scope on a request object that must not change shape (Express's, inside the app): in
+ * the property it already carries (one opened by `serve()` for another service), else beside it.
  */
 export function attachScope(request: object, scope: RequestScope): void {
   if (SCOPE in request) (request as ScopeCarrier)[SCOPE] = scope

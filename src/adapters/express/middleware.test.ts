@@ -43,6 +43,43 @@ describe('afterwork Express middleware', () => {
     expect(JSON.parse((await send(url, { path: '/', headers: { 'x-request-id': 'req-plain' } })).body)).toEqual({ own: false, id: 'req-plain' })
   })
 
+  it('keeps one scope a request through an app and its sub-app, under serve() and under the app\'s own server', async () => {
+    const svc = createService({ logger: silentLogger })
+    const ran: string[] = []
+    const sub = express()
+    sub.use(afterwork(svc))
+    sub.get('/job', (req, res) => {
+      req.background.add(() => void ran.push(`sub ${req.requestId}`))
+      res.json({ requestId: req.requestId })
+    })
+    const app = express()
+    app.use(afterwork(svc))
+    app.use((req, _res, next) => {
+      req.background.add(() => void ran.push(`app ${req.requestId}`))
+      next()
+    })
+    app.use('/sub', sub)
+    const handle = await serve(svc, app, { port: 0, signals: false })
+    onTestFinished(() => handle.stop())
+    const plain = createServer(app).listen(0, '127.0.0.1')
+    onTestFinished(() => void plain.close())
+    await new Promise((resolve) => plain.once('listening', resolve))
+    const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`
+    for (const [url, id] of [
+      [handle.url, 'req-served'],
+      [plainUrl, 'req-plain'],
+    ] as const) {
+      const closed = responsesClosed(url === handle.url ? handle.server : plain, 1)
+      const res = await send(url, { path: '/sub/job', headers: { 'x-request-id': id } })
+      expect(res.headers['x-request-id']).toBe(id)
+      expect(JSON.parse(res.body)).toEqual({ requestId: id })
+      await closed
+    }
+    await svc.background.idle()
+    expect(ran).toEqual(['app req-served', 'sub req-served', 'app req-plain', 'sub req-plain'])
+    expect(await svc.metrics.prometheus()).toContain('afterwork_http_requests_total{method="GET",route="/sub/job",status_class="2xx"} 2')
+  })
+
   it('counts a mounted router\'s routes by their full template, and unmatched paths under one label', async () => {
     const { svc, handle } = await served()
     const closed = responsesClosed(handle.server, 4)

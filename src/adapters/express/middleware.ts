@@ -1,9 +1,9 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import express, { type Request, type RequestHandler } from 'express'
 import type { BackgroundTasks } from '../../core/background-tasks.js'
 import { requestIdFrom } from '../../core/request-context.js'
 import type { AnyService } from '../../service.js'
-import { attachScope, closeOnResponseClose, requestIdHeader, RequestScope, scopeOf, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
+import { attachScope, carryScope, closeOnResponseClose, requestIdHeader, RequestScope, scopeOf, UNMATCHED_ROUTE, type RegisteredState } from '../request-scope.js'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own merging point for Request
@@ -25,6 +25,8 @@ declare global {
  * it before the service started throws, answered 503) and `req.requestId`, echoed as
  * `x-request-id`. The request is counted in the service's metrics when the response closes, under
  * its route template (`req.baseUrl` + `req.route.path`). Use it first, and `afterworkErrors` last.
+ * Under afterwork's `serve()` the request arrives with its scope already open (see openScope), and
+ * the middleware only passes it on; on a server of the app's own it opens the scope itself.
  *
  * @example
  * const app = express()
@@ -40,12 +42,27 @@ declare global {
 export function afterwork(svc: AnyService): RequestHandler {
   defineRequestAccessors()
   return function afterworkMiddleware(req, res, next) {
-    const scope = new ExpressScope(svc, requestIdFrom(requestIdHeader(req)))
-    attachScope(req, scope)
-    res.setHeader('x-request-id', scope.requestId)
-    closeOnResponseClose(res, scope)
+    // One scope a request: opened by serve(), or by this middleware on an app and again on its
+    // sub-app, the request keeps the first (one id, one count in the metrics).
+    if (scopeOf(req)?.service !== svc) openScope(svc, req, res)
     next()
   }
+}
+
+/**
+ * Opens the request's scope: its id (echoed with `res.setHeader()`, so `res.get()` and loggers
+ * such as morgan see it), its place on the request, and its closing when the response closes.
+ * `serve()` calls it before Express has seen the request (`beforeExpress`), when the scope can ride
+ * on the request itself: Express swaps the request's and the response's prototypes for its own, and
+ * properties added to them after that are dear on Node 20 (bench/RESULTS.md, thirteenth session).
+ * The request accessors must be defined (defineRequestAccessors).
+ */
+export function openScope(svc: AnyService, req: IncomingMessage, res: ServerResponse, beforeExpress = false): void {
+  const scope = new ExpressScope(svc, requestIdFrom(requestIdHeader(req)))
+  if (beforeExpress) carryScope(req, scope)
+  else attachScope(req, scope)
+  res.setHeader('x-request-id', scope.requestId)
+  closeOnResponseClose(res, scope)
 }
 
 let accessorsDefined = false
@@ -58,7 +75,7 @@ let accessorsDefined = false
  * in a WeakMap keyed by the request (see attachScope), never on `res.locals`, which apps replace
  * (`res.locals = { user }`).
  */
-function defineRequestAccessors(): void {
+export function defineRequestAccessors(): void {
   if (accessorsDefined) return
   accessorsDefined = true
   const accessor = (read: (scope: RequestScope) => unknown) => ({
