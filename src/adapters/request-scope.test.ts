@@ -3,7 +3,7 @@ import { Socket, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { silentLogger } from '../core/logger.js'
 import { createService } from '../service.js'
-import { attachScope, closeOnResponseClose, echoRequestId, carryScope, RequestScope, requestIdHeader, scopeOf } from './request-scope.js'
+import { attachScope, carryScope, closeOnResponseClose, echoRequestId, RequestScope, requestIdHeader, scopeOf } from './request-scope.js'
 
 // Each path answers in one of the ways a framework or a handler writes its headers.
 const shared: OutgoingHttpHeaders = { 'content-type': 'text/plain' }

@@ -65,11 +65,11 @@ describe('afterwork Express middleware', () => {
     onTestFinished(() => void plain.close())
     await new Promise((resolve) => plain.once('listening', resolve))
     const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`
-    for (const [url, id] of [
-      [handle.url, 'req-served'],
-      [plainUrl, 'req-plain'],
+    for (const [url, server, id] of [
+      [handle.url, handle.server, 'req-served'],
+      [plainUrl, plain, 'req-plain'],
     ] as const) {
-      const closed = responsesClosed(url === handle.url ? handle.server : plain, 1)
+      const closed = responsesClosed(server, 1)
       const res = await send(url, { path: '/sub/job', headers: { 'x-request-id': id } })
       expect(res.headers['x-request-id']).toBe(id)
       expect(JSON.parse(res.body)).toEqual({ requestId: id })
