@@ -38,23 +38,37 @@ describe('SQLite worker crash recovery', () => {
     await producer.start()
     for (let i = 0; i < JOBS; i += 1_000) await task.enqueueMany(Array.from({ length: 1_000 }, (_, k) => ({ n: i + k })))
 
-    for (const [k, threshold] of KILL_AT.entries()) {
-      appendFileSync(logFile, `process ${k}\n`)
-      const worker = startWorker()
-      while (ends() < threshold) await pause(10)
-      worker.kill('SIGKILL')
-      await new Promise((resolve) => worker.once('exit', resolve))
+    let worker: ChildProcess | undefined
+    let counts: (string | number)[][]
+    try {
+      for (const [k, threshold] of KILL_AT.entries()) {
+        appendFileSync(logFile, `process ${k}\n`)
+        worker = startWorker()
+        const running = worker
+        while (ends() < threshold) {
+          if (running.exitCode !== null) throw new Error(`worker ${k} exited (${running.exitCode}) before it was killed`)
+          await pause(10)
+        }
+        running.kill('SIGKILL')
+        await new Promise((resolve) => running.once('exit', resolve))
+      }
+      appendFileSync(logFile, `process ${KILL_AT.length}\n`)
+      const last = startWorker()
+      worker = last
+      const succeeded = async () => (await producer.queue.counts()).find((c) => c.state === 'succeeded')?.count ?? 0
+      while ((await succeeded()) < JOBS) {
+        if (last.exitCode !== null) throw new Error(`the last worker exited (${last.exitCode}) before the queue drained`)
+        await pause(50)
+      }
+      last.kill('SIGTERM')
+      expect(await new Promise((resolve) => last.once('exit', resolve))).toBe(0)
+      counts = (await producer.queue.counts()).map((c) => [c.state, c.count])
+    } finally {
+      // Also when something above failed: a live worker would keep vitest from exiting and hide the error.
+      worker?.kill('SIGKILL')
+      await producer.stop()
     }
-    appendFileSync(logFile, `process ${KILL_AT.length}\n`)
-    const last = startWorker()
-    const succeeded = async () => (await producer.queue.counts()).find((c) => c.state === 'succeeded')?.count ?? 0
-    while ((await succeeded()) < JOBS) await pause(50)
-    last.kill('SIGTERM')
-    expect(await new Promise((resolve) => last.once('exit', resolve))).toBe(0)
-
-    const counts = await producer.queue.counts()
-    expect(counts.map((c) => [c.state, c.count])).toEqual([['succeeded', JOBS]])
-    await producer.stop()
+    expect(counts).toEqual([['succeeded', JOBS]])
 
     // Which process (segment of the log) ran each start.
     const starts = new Map<string, number[]>()
