@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The afterwork command: run a service's workers without HTTP, and look into its queue.
+import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -164,8 +165,20 @@ function formatTable(rows: string[][]): string {
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n'
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href
-if (isEntry) {
+/**
+ * Whether this module is the program node was asked to run. An installed `afterwork` command is
+ * npm's symlink (node_modules/.bin/afterwork), while node names this module by its real path.
+ */
+function isEntryPoint(entry: string | undefined): boolean {
+  if (entry === undefined) return false
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint(process.argv[1])) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code

@@ -343,6 +343,13 @@ describe('the packed package', () => {
     expect(r.code).toBe(0)
   })
 
+  it("installs the afterwork command, which runs through npm's symlink", async () => {
+    const r = await run(join(consumer, 'node_modules', '.bin', 'afterwork'), ['--help'], consumer, 30_000)
+    expect(r.stderr).toBe('')
+    expect(r.stdout).toMatch(/^Usage: afterwork <command> <module>/)
+    expect(r.code).toBe(0)
+  })
+
   it('runs a consumer: a service with a lifespan starts, serves and stops', async () => {
     const r = await run(process.execPath, ['consumer.js'], consumer, 30_000)
     expect(r.stderr).toBe('')
