@@ -1,5 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
+import { z } from 'zod'
 import { silentLogger } from './core/logger.js'
+import { memory } from './drivers/memory/driver.js'
 import { createService, type Service } from './service.js'
 import { ManualClock } from './testing/manual-clock.js'
 
@@ -80,6 +82,51 @@ describe('Service state and readiness', () => {
     await expect(svc.start()).rejects.toMatchObject({ code: 'ERR_LIFESPAN_STARTUP', lifespan: 'broken' })
     expect(svc.readiness).toBe('stopped')
     await svc.stop()
+  })
+
+  it('stops what had started when startup fails after the lifespans, and leaves the live holder its worker id', async () => {
+    const driver = memory()
+    const holder = createService({ logger: silentLogger, queue: driver, worker: { workerId: 'w1' } })
+    await holder.start()
+    const log: string[] = []
+    const svc = createService({
+      logger: silentLogger,
+      queue: driver,
+      worker: { workerId: 'w1' },
+      lifespan: async function* resource() {
+        try { yield } finally { log.push('teardown') }
+      },
+    })
+    await expect(svc.start()).rejects.toMatchObject({ code: 'ERR_QUEUE_WORKER_ID_IN_USE' })
+    expect(svc.readiness).toBe('stopped')
+    expect(log).toEqual(['teardown'])
+    // The refused identity is still the holder's: a third service cannot take it either.
+    const third = createService({ logger: silentLogger, queue: driver, worker: { workerId: 'w1' } })
+    await expect(third.start()).rejects.toMatchObject({ code: 'ERR_QUEUE_WORKER_ID_IN_USE' })
+    await holder.stop()
+  })
+
+  it('stops its supervised children and lifespans when a durable schedule cannot start', async () => {
+    const driver = memory()
+    driver.scheduleLastSlot = () => Promise.reject(new Error('database unreachable'))
+    const log: string[] = []
+    const svc = createService({
+      logger: silentLogger,
+      queue: driver,
+      lifespan: async function* resource() {
+        try { yield } finally { log.push('teardown') }
+      },
+    })
+    const tick = svc.task('tick', { schema: z.object({}) }, () => {})
+    svc.every('1m', tick, { input: {} })
+    svc.supervise('child', async function child(_: undefined, ctx) {
+      log.push('child started')
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
+      log.push('child stopped')
+    })
+    await expect(svc.start()).rejects.toThrow('database unreachable')
+    expect(svc.readiness).toBe('stopped')
+    expect(log).toEqual(['child started', 'child stopped', 'teardown'])
   })
 
   it('drains background tasks before tearing down lifespans', async () => {

@@ -227,13 +227,21 @@ export class Service<S extends object = {}, Tx = never> {
       this.#setReadiness('stopped')
       throw error
     }
-    if (this.#worker && this.#queue) {
-      await this.#worker.start()
-      const worker = this.#worker
-      this.#queue.setDrainer(() => worker.drain())
+    try {
+      if (this.#worker && this.#queue) {
+        await this.#worker.start()
+        const worker = this.#worker
+        this.#queue.setDrainer(() => worker.drain())
+      }
+      for (const supervisor of this.#supervisors) supervisor.start()
+      await this.schedules.start()
+    } catch (error) {
+      // The lifespans are open and some of the rest runs: stop it all, as stop() would, so
+      // nothing is left running or holding resources behind a start() that rejected.
+      this.log.error({ err: error }, 'service failed to start; stopping what had started')
+      await this.#shutdown()
+      throw error
     }
-    for (const supervisor of this.#supervisors) supervisor.start()
-    await this.schedules.start()
     this.#setReadiness('ready')
     this.log.info({ lifespans: this.#lifecycle.names }, 'service started')
   }
@@ -390,6 +398,11 @@ export class Service<S extends object = {}, Tx = never> {
   async #stop(): Promise<void> {
     if (this.#starting) await this.#starting.catch(() => {})
     if (this.#readiness === 'stopped') return
+    await this.#shutdown()
+  }
+
+  /** stop()'s steps, also run by a start() that failed after the lifespans opened. */
+  async #shutdown(): Promise<void> {
     this.beginDrain()
     const started = this.clock.monotonic()
     const abandoned = await this.background.drain(this.shutdownTimeouts.backgroundMs)
@@ -397,11 +410,13 @@ export class Service<S extends object = {}, Tx = never> {
     const workMs = this.shutdownTimeouts.workMs
     const softMs = Math.max(0, workMs - 1_000)
     const graceMs = Math.min(1_000, workMs)
+    const step = (name: string, stopping: Promise<void> | undefined) =>
+      stopping?.catch((error: unknown) => this.log.error({ err: error, step: name }, 'a shutdown step failed; going on'))
     await Promise.all([
-      this.schedules.stop(softMs, graceMs),
-      ...this.#supervisors.map((s) => s.stop(workMs)),
-      this.jobs.stop(softMs, graceMs),
-      this.#worker?.stop(softMs),
+      step('schedules', this.schedules.stop(softMs, graceMs)),
+      ...this.#supervisors.map((s) => step('supervisor', s.stop(workMs))),
+      step('jobs', this.jobs.stop(softMs, graceMs)),
+      step('worker', this.#worker?.stop(softMs)),
     ])
     // Jobs that offload have stopped by now; what is still queued or running in threads gets the grace.
     await this.offload.stop(graceMs)

@@ -194,8 +194,10 @@ export class Worker {
   /** Registers the worker's identity, then starts claiming. */
   async start(): Promise<void> {
     if (this.#started) return
-    this.#started = true
+    // Registered before it counts as started: a stop() after a refused identity must not remove
+    // the identity, which belongs to the live process holding it.
     await this.#register()
+    this.#started = true
     this.#offWake = this.#queue.onWake((queue) => this.#wakeQueue(queue))
     // Jobs enqueued by other processes: the driver's notifications where it has them ('*' wakes
     // every queue), polling (pollInterval) as the safety net either way.
