@@ -32,6 +32,27 @@ describe('createService', () => {
     expectTypeOf(one).toEqualTypeOf<Service<{ http: number }>>()
   })
 
+  it('types state from lifespans that take their context unannotated', async () => {
+    const seen: string[] = []
+    const svc = createService({
+      logger: silentLogger,
+      lifespan: [
+        async function* db({ signal }) {
+          seen.push(`db ${signal.aborted}`)
+          yield { db: 'pool' }
+        },
+        { name: 'clock', run: async function* ({ clock }) { yield { startedAt: clock.now() } } },
+      ],
+    })
+    expectTypeOf(svc).toEqualTypeOf<Service<{ db: string; startedAt: number }>>()
+    const one = createService({ logger: silentLogger, lifespan: async function* cache({ log }) { log.debug({}, 'opening'); yield { cache: new Set<string>() } } })
+    expectTypeOf(one).toEqualTypeOf<Service<{ cache: Set<string> }>>()
+    await svc.start()
+    expect(seen).toEqual(['db false'])
+    expect(typeof svc.state.startedAt).toBe('number')
+    await svc.stop()
+  })
+
   it('validates its options, naming the one that is wrong', () => {
     expect(() => createService({ logger: silentLogger, background: { maxPending: 0 } })).toThrow(/background.maxPending must be an integer >= 1; got 0/)
     expect(() => createService({ logger: silentLogger, shutdown: { http: '10 seconds' } })).toThrow(/shutdown.http/)

@@ -7,7 +7,7 @@ import { AfterworkError, errorMessage, invalidOption } from './core/errors.js'
 import { Events, type EventMap, type EventName, type Listener } from './core/events.js'
 import { Jobs } from './core/jobs.js'
 import { OffloadPool, type OffloadOptions } from './core/offload/pool.js'
-import { Lifecycle, type LifespanOption, type LifespanState } from './core/lifecycle.js'
+import { Lifecycle, type Lifespan, type LifespanOption, type Lifespans, type YieldedState } from './core/lifecycle.js'
 import type { RunContext } from './core/run-context.js'
 import { cronTrigger } from './core/schedule/cron.js'
 import { dateTrigger } from './core/schedule/date.js'
@@ -485,22 +485,30 @@ export class Service<S extends object = {}, Tx = never> {
   }
 }
 
+/** createService's options but the lifespans, whose type each overload gives. */
+type CreateServiceOptions<Tx> = Omit<ServiceOptions, 'lifespan' | 'queue'> & { queue?: QueueDriver<Tx> }
+
 /**
  * Creates a Service. Its state type is inferred from the lifespans' yields.
  *
+ * (Two overloads rather than one type parameter for the whole option: inferring each lifespan's
+ * yield on its own lets a lifespan take its context unannotated, `async function* db({ signal })`.)
+ *
  * @example
  * const svc = createService({
- *   lifespan: async function* cache() {
- *     const cache = await openCache()
+ *   lifespan: async function* cache({ signal }) {
+ *     const cache = await openCache({ signal })
  *     try { yield { cache } } finally { await cache.close() }
  *   },
  * })
  * // svc.state.cache is typed
  */
-export function createService<const L extends LifespanOption | undefined = undefined, Tx = never>(
-  opts: ServiceOptions<L> & { queue?: QueueDriver<Tx> } = {},
-): Service<LifespanState<L>, Tx> {
-  return new Service<LifespanState<L>, Tx>(opts)
+export function createService<const T extends readonly unknown[], Tx = never>(
+  opts: CreateServiceOptions<Tx> & { lifespan: Lifespans<T> },
+): Service<YieldedState<T[number]>, Tx>
+export function createService<S = undefined, Tx = never>(opts?: CreateServiceOptions<Tx> & { lifespan?: Lifespan<S> }): Service<YieldedState<S>, Tx>
+export function createService(opts: ServiceOptions<LifespanOption | undefined> = {}): AnyService {
+  return new Service(opts)
 }
 
 function bounds(opts: TriggerBounds): TriggerBounds {

@@ -92,12 +92,15 @@ export const svc = createService({
       }
     },
     { name: 'cache', run: async function* cache() { yield { cache: new Map<string, string>() } } },
+    // The context needs no annotation.
+    async function* flags({ signal, clock }) { yield { flags: { live: !signal.aborted, since: clock.now() } } },
   ],
 })
 
 // The state type is inferred from every lifespan's yield.
 export const rows: Promise<number> = svc.state.pool.query('select 1')
 export const cached: string | undefined = svc.state.cache.get('k')
+export const since: number = svc.state.flags.since
 // @ts-expect-error -- no lifespan yields 'missing'
 export const missing: unknown = svc.state.missing
 

@@ -34,6 +34,12 @@ type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) exten
 type Simplify<T> = { [K in keyof T]: T[K] } & {}
 type Merge<S> = [S] extends [never] ? {} : Simplify<UnionToIntersection<S>>
 
+/** An array of lifespans, typed element by element from what each yields (`T`). */
+export type Lifespans<T extends readonly unknown[]> = { readonly [K in keyof T]: Lifespan<T[K]> }
+
+/** The state of lifespans yielding `S` (a union, one member per lifespan): the intersection of the objects. */
+export type YieldedState<S> = Merge<ObjectPart<S>>
+
 /** The state type of a lifespan option: the intersection of what each lifespan yields. */
 export type LifespanState<L> = L extends readonly unknown[]
   ? Merge<ObjectPart<StateOf<L[number]>>>

@@ -1,7 +1,7 @@
-import type { LifespanOption, LifespanState } from '../core/lifecycle.js'
+import type { Lifespan, LifespanOption, Lifespans, YieldedState } from '../core/lifecycle.js'
 import { silentLogger } from '../core/logger.js'
 import { memory } from '../drivers/memory/driver.js'
-import { createService, type Service, type ServiceOptions } from '../service.js'
+import { Service, type AnyService, type ServiceOptions } from '../service.js'
 import { ManualClock } from './manual-clock.js'
 
 /**
@@ -15,11 +15,11 @@ import { ManualClock } from './manual-clock.js'
  * await email.enqueue({ to: 'ada@example.com' })
  * await svc.queue.drain()
  */
-export function createTestService<const L extends LifespanOption | undefined = undefined>(
-  opts: ServiceOptions<L> = {},
-): Service<LifespanState<L>> & { clock: ManualClock } {
+export function createTestService<const T extends readonly unknown[]>(
+  opts: Omit<ServiceOptions, 'lifespan'> & { lifespan: Lifespans<T> },
+): Service<YieldedState<T[number]>> & { clock: ManualClock }
+export function createTestService<S = undefined>(opts?: Omit<ServiceOptions, 'lifespan'> & { lifespan?: Lifespan<S> }): Service<YieldedState<S>> & { clock: ManualClock }
+export function createTestService(opts: ServiceOptions<LifespanOption | undefined> = {}): AnyService & { clock: ManualClock } {
   const clock = opts.clock ?? new ManualClock()
-  return createService({ logger: silentLogger, queue: memory(), random: () => 0.5, ...opts, clock }) as Service<LifespanState<L>> & {
-    clock: ManualClock
-  }
+  return new Service({ logger: silentLogger, queue: memory(), random: () => 0.5, ...opts, clock }) as AnyService & { clock: ManualClock }
 }
