@@ -30,7 +30,11 @@ export interface ShutdownOptions {
   http?: Duration
   /** Post-response background tasks. @default '5s' */
   background?: Duration
-  /** Running jobs, supervised children and schedule runs, stopped together; then their signals abort. @default '8s' */
+  /**
+   * Running jobs, schedule runs and supervised children, stopped together. Jobs and schedule runs
+   * may finish until 1 s before the end, when their signals abort; children's signals abort at
+   * once, each then given its own `shutdown` time within this one. @default '8s'
+   */
   work?: Duration
   /** Lifespan teardown, all of them together. @default '5s' */
   lifespan?: Duration
