@@ -447,3 +447,12 @@ async function listenTo(driver: QueueDriver<unknown>) {
   const until = (queue: string) => (seen.includes(queue) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(queue, resolve)))
   return { seen, until }
 }
+
+describe('postgres() options', () => {
+  it('refuses a schema that is not a lower-case identifier, and a missing url, as ERR_INVALID_OPTION', () => {
+    expect(() => postgres({ url: 'postgres://127.0.0.1/none', schema: 'Jobs; drop' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('postgres schema must be a lower-case SQL identifier') }),
+    )
+    expect(() => postgres({})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('postgres url') }))
+  })
+})

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import type { JobState } from '../../core/job-state.js'
+import { AfterworkError, invalidOption } from '../../core/errors.js'
 import { pickClaimable, type ClaimCandidate } from '../../queue/claim-rules.js'
 import type { Completion, JobCount, JobInsert, JobInsertResult, JobRow, QueueDriver } from '../../queue/driver.js'
 import { numberOrNull, LEASE_EXPIRED_JSON, toJobRow, type StoredJobRow } from '../job-row.js'
@@ -106,7 +107,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
   constructor(opts: PostgresOptions) {
     this.#opts = opts
     this.#schema = opts.schema ?? 'afterwork'
-    if (!SCHEMA.test(this.#schema)) throw new Error(`postgres schema must be a lower-case SQL identifier; got ${JSON.stringify(this.#schema)}`)
+    if (!SCHEMA.test(this.#schema)) invalidOption('postgres schema', this.#schema, 'a lower-case SQL identifier')
     this.#q = queries(this.#schema)
     this.#prepared = {
       insertJob: prepared(this.#q.insertJob),
@@ -119,7 +120,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
       this.#pool = opts.pool
       this.#ownPool = false
     } else {
-      if (!opts.url) throw new Error('postgres() needs a url or a pool')
+      if (!opts.url) invalidOption('postgres url', opts.url, 'a connection string (or pass a pool)')
       this.#pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, types })
       this.#ownPool = true
       // Without an error listener an idle client's error (a database restart) crashes the process.
@@ -144,7 +145,7 @@ class PostgresDriver implements QueueDriver<Queryable> {
       const applied = new Set(((await c.query(this.#q.appliedVersions)).rows as { version: number }[]).map((r) => r.version))
       const pending = migrations.map((sql, i) => ({ sql, version: i + 1 })).filter((m) => !applied.has(m.version))
       if (pending.length > 0 && this.#opts.migrate === 'check' && !apply) {
-        throw new Error(`The afterwork schema "${this.#schema}" needs ${pending.length} migration(s): run \`afterwork migrate <module>\``)
+        throw new AfterworkError('ERR_QUEUE_MIGRATION_PENDING', `The afterwork schema "${this.#schema}" needs ${pending.length} migration(s): run \`afterwork migrate <module>\``)
       }
       for (const m of pending) {
         await c.query(m.sql.replaceAll('{schema}', `"${this.#schema}"`))

@@ -60,7 +60,7 @@ describe.skipIf(!url)('durable queue on PostgreSQL (service level)', () => {
 
   it("refuses to start with migrate: 'check' while migrations are pending, until they are applied", async () => {
     const check = postgres({ url: url as string, schema: `${schema}_check`, migrate: 'check', max: 1 })
-    await expect(check.migrate()).rejects.toThrow(`needs ${migrations.length} migration(s): run \`afterwork migrate`)
+    await expect(check.migrate()).rejects.toMatchObject({ code: 'ERR_QUEUE_MIGRATION_PENDING', message: expect.stringContaining(`needs ${migrations.length} migration(s): run \`afterwork migrate`) })
     await check.migrate({ apply: true })
     await check.close()
     const again = postgres({ url: url as string, schema: `${schema}_check`, migrate: 'check', max: 1 })
