@@ -33,7 +33,7 @@ export const errorCodes = {
   ERR_OFFLOAD_CRASHED: 'The thread running an offloaded task died (an uncloneable result, process.exit, a native crash).',
   ERR_OFFLOAD_TERMINATED: 'An offloaded task ignored cancellation past the grace period; its thread was terminated.',
   ERR_QUEUE_UNKNOWN_TASK: 'A job was enqueued under a task name this service has not registered.',
-  ERR_QUEUE_PAYLOAD: 'A payload is not JSON (a function, a BigInt, a cycle) or is larger than 256 KiB.',
+  ERR_QUEUE_PAYLOAD: 'A payload is not JSON (a function, a BigInt, a cycle), fails its schema once stored as JSON (a Date), or is larger than 256 KiB.',
   ERR_QUEUE_WORKER_ID_IN_USE: 'The worker identity is held by a live process (its heartbeat is younger than the lease).',
   ERR_QUEUE_MIGRATION_PENDING: "The queue's schema needs migrations and the driver was told only to check (migrate: 'check').",
   ERR_QUEUE_NOT_CONFIGURED: 'A durable task was used on a service created without a queue driver.',

@@ -92,6 +92,22 @@ describe('durable tasks on the memory driver', () => {
     await svc.stop()
   })
 
+  it('refuses a payload that passes its schema only before JSON, which would fail every attempt', async () => {
+    const { svc } = setup()
+    const remind = svc.task('remind', { schema: z.object({ at: z.date() }) }, async () => {})
+    const coerced = svc.task('remind-coerced', { schema: z.object({ at: z.coerce.date() }) }, async (p) => p.at.toISOString())
+    await svc.start()
+    await expect(remind.enqueue({ at: new Date(0) })).rejects.toMatchObject({
+      code: 'ERR_QUEUE_PAYLOAD',
+      message: expect.stringContaining('changes when stored as JSON'),
+    })
+    expect(await svc.queue.counts()).toEqual([])
+    const { id } = await coerced.enqueue({ at: new Date(0) })
+    await svc.queue.drain()
+    expect(await coerced.get(id)).toMatchObject({ state: 'succeeded', result: '1970-01-01T00:00:00.000Z' })
+    await svc.stop()
+  })
+
   it('retries with exponential backoff, then fails with the last error', async () => {
     const { svc, clock, events } = setup()
     let attempts = 0

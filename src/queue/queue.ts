@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 import { systemClock, type Clock } from '../core/clock.js'
 import { toMs, type Duration } from '../core/duration.js'
-import { AfterworkError, invalidOption } from '../core/errors.js'
+import { AfterworkError, invalidOption, isAfterworkError } from '../core/errors.js'
 import type { Events } from '../core/events.js'
 import { uuidv7 } from '../core/ids.js'
 import type { CancelOutcome, JobStatus } from '../core/jobs.js'
@@ -212,7 +212,8 @@ export class Queue<Tx = never> {
   ): Promise<JobInsert> {
     const { name } = task
     const text = payloadJson(name, payload)
-    const value = await validateWith(task.schema, payload, what)
+    await validateWith(task.schema, payload, what)
+    const value = await validateStored(task, JSON.parse(text), what)
     const rateKey = task.rateLimit ? (task.rateLimit.key?.(value) ?? name) : undefined
     const concurrencyKey = opts.concurrency?.key ?? task.concurrencyKey?.(value)
     const concurrencyLimit = opts.concurrency?.limit ?? task.concurrency
@@ -352,5 +353,23 @@ export function toStatus(row: JobRow): JobStatus {
     ...(row.startedAt === null ? {} : { startedAt: iso(row.startedAt) }),
     ...(row.finishedAt === null ? {} : { finishedAt: iso(row.finishedAt) }),
     ...(row.startedAt !== null && row.finishedAt !== null ? { durationMs: row.finishedAt - row.startedAt } : {}),
+  }
+}
+
+/**
+ * Validates the payload as the worker will see it: parsed back from the stored JSON, after the
+ * payload as given passed. One that passes only as given (a Date under z.date() becomes a string,
+ * a Map becomes {}) is refused here, with that said, rather than failing every attempt at the worker.
+ */
+async function validateStored(task: TaskDefinition, stored: unknown, what: string): Promise<unknown> {
+  try {
+    return await validateWith(task.schema, stored, what)
+  } catch (error) {
+    if (!isAfterworkError(error, 'ERR_VALIDATION')) throw error
+    throw new AfterworkError(
+      'ERR_QUEUE_PAYLOAD',
+      `The payload of "${task.name}" changes when stored as JSON (a Date becomes a string, a Map or Set becomes {}) and then fails its schema: ${error.message}. Send JSON values, or let the schema take their JSON form (z.coerce.date())`,
+      { cause: error },
+    )
   }
 }
