@@ -6,7 +6,7 @@ import type { Events } from '../core/events.js'
 import { uuidv7 } from '../core/ids.js'
 import type { CancelOutcome, JobStatus } from '../core/jobs.js'
 import { isFinalState, type JobState } from '../core/job-state.js'
-import { validateWith } from '../core/validate.js'
+import { validateNow, validateWith } from '../core/validate.js'
 import { runInline, type InlineRunnable } from '../core/background-tasks.js'
 import type { Logger } from '../core/logger.js'
 import type { JobCount, JobInsert, JobRow, QueueDriver } from './driver.js'
@@ -212,8 +212,11 @@ export class Queue<Tx = never> {
   ): Promise<JobInsert> {
     const { name } = task
     const text = payloadJson(name, payload)
-    await validateWith(task.schema, payload, what)
-    const value = await validateStored(task, JSON.parse(text), what)
+    // Most schemas validate synchronously: no promise per job then (enqueueMany builds thousands).
+    const given = validateNow(task.schema, payload, what)
+    if (given instanceof Promise) await given
+    const checked = validateStored(task, JSON.parse(text), what)
+    const value = checked instanceof Promise ? await checked : checked
     const rateKey = task.rateLimit ? (task.rateLimit.key?.(value) ?? name) : undefined
     const concurrencyKey = opts.concurrency?.key ?? task.concurrencyKey?.(value)
     const concurrencyLimit = opts.concurrency?.limit ?? task.concurrency
@@ -361,15 +364,19 @@ export function toStatus(row: JobRow): JobStatus {
  * payload as given passed. One that passes only as given (a Date under z.date() becomes a string,
  * a Map becomes {}) is refused here, with that said, rather than failing every attempt at the worker.
  */
-async function validateStored(task: TaskDefinition, stored: unknown, what: string): Promise<unknown> {
-  try {
-    return await validateWith(task.schema, stored, what)
-  } catch (error) {
+function validateStored(task: TaskDefinition, stored: unknown, what: string): unknown {
+  const refuse = (error: unknown): never => {
     if (!isAfterworkError(error, 'ERR_VALIDATION')) throw error
     throw new AfterworkError(
       'ERR_QUEUE_PAYLOAD',
       `The payload of "${task.name}" changes when stored as JSON (a Date becomes a string, a Map or Set becomes {}) and then fails its schema: ${error.message}. Send JSON values, or let the schema take their JSON form (z.coerce.date())`,
       { cause: error },
     )
+  }
+  try {
+    const value = validateNow(task.schema, stored, what)
+    return value instanceof Promise ? value.catch(refuse) : value
+  } catch (error) {
+    return refuse(error)
   }
 }
