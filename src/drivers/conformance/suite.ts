@@ -259,6 +259,22 @@ export function runDriverConformance(name: string, target: ConformanceTarget): v
       await d.close()
     })
 
+    it("prunes old schedule slots but each schedule's last, so a weekly schedule still resumes after a restart", async () => {
+      const d = await target.open()
+      const week = 7 * 86_400_000
+      await d.scheduleFire({ schedule: 'weekly', slot: T0, job: job(), now: T0 })
+      await d.scheduleFire({ schedule: 'weekly', slot: T0 + week, job: job(), now: T0 + week })
+      await d.scheduleFire({ schedule: 'minutely', slot: T0, job: job(), now: T0 })
+      await d.scheduleFire({ schedule: 'minutely', slot: T0 + 60_000, job: job(), now: T0 + 60_000 })
+      await d.jobPrune({ before: T0 + 2 * week, limit: 100 })
+      expect(await d.scheduleLastSlot({ schedule: 'weekly' })).toBe(T0 + week)
+      expect(await d.scheduleLastSlot({ schedule: 'minutely' })).toBe(T0 + 60_000)
+      // The older slots are gone: firing one again (a schedule never would) is no longer refused.
+      expect((await d.scheduleFire({ schedule: 'weekly', slot: T0, job: job(), now: T0 + 2 * week })).won).toBe(true)
+      expect((await d.scheduleFire({ schedule: 'minutely', slot: T0, job: job(), now: T0 + 2 * week })).won).toBe(true)
+      await d.close()
+    })
+
     it('records progress, lists newest first, counts by state, and prunes old finished jobs', async () => {
       const d = await target.open()
       const jobs = [job(), job(), job()]

@@ -38,7 +38,8 @@ class MemoryDriver implements QueueDriver {
   readonly #jobs = new Map<string, StoredJob>()
   readonly #unique = new Map<string, string>()
   readonly #workers = new Map<string, { service: string; heartbeatAt: number }>()
-  readonly #slots = new Map<string, number>()
+  /** Fired schedule slots by `schedule\0slot`: the schedule, the slot and when it fired. */
+  readonly #slots = new Map<string, { schedule: string; slot: number; firedAt: number }>()
 
   async migrate(): Promise<void> {}
 
@@ -273,6 +274,10 @@ class MemoryDriver implements QueueDriver {
       this.#forget(id, job)
       pruned++
     }
+    // Old slots go too, but each schedule's last stays: a restart resumes after it.
+    const last = new Map<string, number>()
+    for (const { schedule, slot } of this.#slots.values()) last.set(schedule, Math.max(slot, last.get(schedule) ?? slot))
+    for (const [key, { schedule, slot, firedAt }] of this.#slots) if (firedAt < params.before && slot < (last.get(schedule) as number)) this.#slots.delete(key)
     return pruned
   }
 
@@ -306,13 +311,13 @@ class MemoryDriver implements QueueDriver {
     const key = `${params.schedule}\0${params.slot}`
     if (this.#slots.has(key)) return { won: false }
     const result = this.#insert(params.job, params.now ?? Date.now())
-    this.#slots.set(key, params.slot)
+    this.#slots.set(key, { schedule: params.schedule, slot: params.slot, firedAt: params.now ?? Date.now() })
     return { won: true, jobId: result.inserted ? result.id : result.conflictId }
   }
 
   async scheduleLastSlot(params: { schedule: string }): Promise<number | null> {
     let last: number | null = null
-    for (const [key, slot] of this.#slots) if (key.startsWith(`${params.schedule}\0`) && (last === null || slot > last)) last = slot
+    for (const { schedule, slot } of this.#slots.values()) if (schedule === params.schedule && (last === null || slot > last)) last = slot
     return last
   }
 

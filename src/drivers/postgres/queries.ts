@@ -150,7 +150,9 @@ export function queries(schema: string) {
     prune: `DELETE FROM ${jobs} WHERE id = ANY (ARRAY(SELECT id FROM ${jobs} WHERE state IN ${FINISHED}
       AND finished_at < greatest($1::bigint, $3::bigint) AND finished_at < CASE WHEN state = 'succeeded' THEN $3::bigint ELSE $1::bigint END
       LIMIT $2))`,
-    slotPrune: `DELETE FROM ${t('schedule_slots')} WHERE fired_at < $1`,
+    // Old slots, but each schedule's last: a restart resumes after it, however rarely the schedule fires.
+    slotPrune: `DELETE FROM ${t('schedule_slots')} AS d WHERE fired_at < $1
+      AND slot < (SELECT max(s.slot) FROM ${t('schedule_slots')} AS s WHERE s.schedule = d.schedule)`,
     workerGet: `SELECT heartbeat_at AS "heartbeatAt" FROM ${t('workers')} WHERE id = $1 FOR UPDATE`,
     workerUpsert: `INSERT INTO ${t('workers')} (id, service, heartbeat_at) VALUES ($1, $2, $3)
       ON CONFLICT (id) DO UPDATE SET service = excluded.service, heartbeat_at = excluded.heartbeat_at`,

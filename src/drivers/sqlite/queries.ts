@@ -91,4 +91,6 @@ export const WORKER_REMOVE = `DELETE FROM afterwork_workers WHERE id = ?`
 
 export const SLOT_INSERT = `INSERT OR IGNORE INTO afterwork_schedule_slots (schedule, slot, job_id, fired_at) VALUES (@schedule, @slot, @jobId, @now)`
 export const SLOT_LAST = `SELECT max(slot) AS slot FROM afterwork_schedule_slots WHERE schedule = ?`
-export const SLOT_PRUNE = `DELETE FROM afterwork_schedule_slots WHERE fired_at < ?`
+/** Old slots, but each schedule's last: a restart resumes after it, however rarely the schedule fires. */
+export const SLOT_PRUNE = `DELETE FROM afterwork_schedule_slots AS d WHERE fired_at < ?
+  AND slot < (SELECT max(s.slot) FROM afterwork_schedule_slots AS s WHERE s.schedule = d.schedule)`
