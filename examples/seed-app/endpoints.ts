@@ -125,7 +125,7 @@ export const reportStatus: Endpoint = async (svc, { params }) => {
   })
 }
 
-/** DELETE /reports/:id: waits up to 2 s for the report to stop; 409 once finished; 404 unknown. */
+/** DELETE /reports/:id: waits up to 2 s for the report to stop; 409 once finished (also when it finished meanwhile); 404 unknown. */
 export const cancelReport: Endpoint = async (svc, { params }) => {
   const id = params.id ?? ''
   const { durable } = await findReport(svc, id)
@@ -134,7 +134,10 @@ export const cancelReport: Endpoint = async (svc, { params }) => {
   if (outcome === 'finished') return ok({ status: 'finished', error: 'the report already finished' }, 409)
   if (outcome === 'cancelled') return ok({ status: 'cancelled' })
   const final = durable ? await waitDurable(svc, id, 2_000) : await parts.report.wait(id, { timeout: '2s' })
-  return final.state === 'cancelled' ? ok({ status: 'cancelled' }) : ok({ status: 'cancelling' }, 202)
+  if (final.state === 'cancelled') return ok({ status: 'cancelled' })
+  // A report that finished its work before it saw the signal keeps its outcome.
+  if (final.state === 'succeeded' || final.state === 'failed') return ok({ status: 'finished', error: `the report ${final.state} before it stopped` }, 409)
+  return ok({ status: 'cancelling' }, 202)
 }
 
 /** A durable job's cancel travels by heartbeat to whichever worker runs it: poll its state briefly. */
