@@ -28,6 +28,8 @@ export class CompletionWriter {
   readonly #pending: Outcome[] = []
   #flushing: Promise<void> | undefined
   #scheduled = false
+  /** Aborted by abandon(): no more writes, and a retry's wait ends at once. */
+  readonly #abandoned = new AbortController()
 
   constructor(deps: {
     queue: Queue<unknown>
@@ -51,6 +53,18 @@ export class CompletionWriter {
     this.#onIdle = deps.onIdle
   }
 
+  /**
+   * Stops writing (a stopping worker whose store does not answer): the retry loop ends after the
+   * write in flight, and outcomes still pending are dropped. Their jobs are left running in the
+   * store, so they run again once their leases expire. Returns how many were dropped.
+   */
+  abandon(): number {
+    this.#abandoned.abort()
+    const dropped = this.#pending.length
+    this.#pending.length = 0
+    return dropped
+  }
+
   /** Nothing waits to be written and no write is in flight. */
   get idle(): boolean {
     return this.#pending.length === 0 && !this.#flushing
@@ -58,6 +72,7 @@ export class CompletionWriter {
 
   /** Queues an outcome: those of jobs that finish in the same turn of the event loop share one write. */
   add(outcome: Outcome): void {
+    if (this.#abandoned.signal.aborted) return
     this.#pending.push(outcome)
     if (this.#pending.length >= this.#batch) {
       void this.flush()
@@ -73,6 +88,7 @@ export class CompletionWriter {
 
   /** Queues outcomes and writes them now: jobs handed back, which another worker may take at once. */
   addNow(outcomes: readonly Outcome[]): Promise<void> {
+    if (this.#abandoned.signal.aborted) return Promise.resolve()
     this.#pending.push(...outcomes)
     return this.flush()
   }
@@ -99,14 +115,14 @@ export class CompletionWriter {
     // added from inside a store's call joins this loop instead of starting a second one.
     await undefined
     try {
-      while (this.#pending.length > 0) {
+      while (this.#pending.length > 0 && !this.#abandoned.signal.aborted) {
         const batch = this.#pending.slice(0, this.#batch)
         const now = this.#queue.now
         try {
           await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId(), completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
         } catch (error) {
           this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
-          await this.#clock.sleep(this.#retryMs).catch(() => {})
+          await this.#clock.sleep(this.#retryMs, this.#abandoned.signal).catch(() => {})
           continue
         }
         this.#pending.splice(0, batch.length)

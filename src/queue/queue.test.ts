@@ -295,3 +295,36 @@ describe('toStatus', () => {
     expect(toStatus({ ...row, state: 'failed', finishedAt: 2_000 }).progress).toEqual({ fraction: 0.83, message: 'rendering' })
   })
 })
+
+describe('a worker stopping while its store does not answer', () => {
+  it('stops within its deadline, says what it could not write, and leaves the job to run again after its lease', async () => {
+    const clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'))
+    const driver = memory()
+    const svc = createService({ logger: silentLogger, clock, random: () => 0.5, queue: driver, shutdown: { work: '3s' } })
+    const abandoned: string[] = []
+    svc.on('shutdown:abandoned', (e) => abandoned.push(`${e.step}: ${e.detail}`))
+    const started = deferred<void>()
+    const finish = deferred<void>()
+    const task = svc.task('t', { schema: z.object({}) }, async () => {
+      started.resolve()
+      await finish.promise
+    })
+    await svc.start()
+    const { id } = await task.enqueue({})
+    await started.promise
+    // The database goes away: every write fails, and the worker identity cannot be removed.
+    const down = () => Promise.reject(new Error('connection refused'))
+    driver.jobCompleteMany = down
+    driver.workerRemove = down
+    finish.resolve()
+    let stopped = false
+    const stopping = svc.stop().then(() => (stopped = true))
+    // Its write is retried every second until the deadline (work 3 s: 2 s to settle, then 1 s to write).
+    for (let s = 0; s < 4 && !stopped; s++) await clock.advance(1_000)
+    await stopping
+    expect(svc.readiness).toBe('stopped')
+    expect(abandoned).toEqual(['worker: 1 job outcome(s) not written'])
+    // Not lost: the job is still running in the store, so it is taken back once its lease expires.
+    expect((await driver.jobGet({ id }))?.state).toBe('running')
+  })
+})

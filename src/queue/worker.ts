@@ -93,6 +93,9 @@ const MAX_DEFAULT_PREFETCH = 1_000
  */
 const ADAPTIVE_CLAIMS = 2
 
+/** How long a stopping worker waits on its store for each last step (outcomes, identity) at least. */
+const STORE_GRACE_MS = 1_000
+
 /**
  * Runs durable jobs: claims in batches into a buffer ahead of the free slots, runs handlers with a
  * RunContext, writes outcomes in batches, renews leases apart from handler code, rescues jobs whose
@@ -229,10 +232,14 @@ export class Worker {
       lane.sleep?.abort(TIMER_CANCELLED)
     }
     this.#releaseBuffered()
-    // Claims in flight end here; the jobs they bring are handed back as they arrive (#accept), and
-    // so are those of hand-offs whose insert is in flight.
-    await Promise.all([...this.#loops, ...this.#handoffs])
-    if ((await withDeadline(this.#clock, timeoutMs, this.#settle())).timedOut && this.#running.size > 0) {
+    // Every wait on the store below has a deadline: a store that does not answer (a database
+    // down at shutdown) must not keep the process from exiting. Claims in flight end here; the
+    // jobs they bring are handed back as they arrive (#accept), and so are those of hand-offs
+    // whose insert is in flight.
+    const deadline = this.#clock.monotonic() + timeoutMs
+    const left = (atLeast = 0) => Math.max(atLeast, deadline - this.#clock.monotonic())
+    await withDeadline(this.#clock, left(), Promise.all([...this.#loops, ...this.#handoffs]))
+    if ((await withDeadline(this.#clock, left(), this.#settle())).timedOut && this.#running.size > 0) {
       const released: Outcome[] = []
       for (const run of this.#running.values()) {
         run.detached = true
@@ -245,10 +252,20 @@ export class Worker {
       this.#events.emit('shutdown:abandoned', { step: 'worker', detail: `${released.length} job(s) handed back to the queue` })
       void this.#outcomes.addNow(released)
     }
-    await this.#outcomes.flush()
+    // The last writes get what is left of the deadline, and at least a second.
+    if ((await withDeadline(this.#clock, left(STORE_GRACE_MS), this.#outcomes.flush())).timedOut) {
+      const dropped = this.#outcomes.abandon()
+      this.#log.error({ outcomes: dropped }, `the store did not take ${dropped} job outcome(s) before the shutdown deadline; their jobs run again when their leases expire`)
+      this.#events.emit('shutdown:abandoned', { step: 'worker', detail: `${dropped} job outcome(s) not written` })
+    }
     this.#halt.abort(new ShutdownError())
-    await this.#heartbeats
-    await this.#queue.driver.workerRemove({ workerId: this.#workerId }).catch((error: unknown) => this.#log.warn({ err: error }, 'could not remove the worker identity'))
+    const removed = (async () => {
+      await this.#heartbeats
+      await this.#queue.driver.workerRemove({ workerId: this.#workerId })
+    })()
+    if ((await withDeadline(this.#clock, STORE_GRACE_MS, removed.catch((error: unknown) => this.#log.warn({ err: error }, 'could not remove the worker identity')))).timedOut) {
+      this.#log.warn({}, 'the store did not answer in time to remove the worker identity; it lapses with its lease')
+    }
   }
 
   /**
