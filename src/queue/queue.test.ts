@@ -101,6 +101,17 @@ describe('durable tasks on the memory driver', () => {
       code: 'ERR_QUEUE_PAYLOAD',
       message: expect.stringContaining('changes when stored as JSON'),
     })
+    // The same through a schema that validates asynchronously.
+    const asyncDate = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'test',
+        validate: async (value: unknown) =>
+          (value as { at?: unknown }).at instanceof Date ? { value: value as { at: Date } } : { issues: [{ message: 'not a Date', path: ['at'] }] },
+      },
+    }
+    const remindLater = svc.task('remind-async', { schema: asyncDate }, async () => {})
+    await expect(remindLater.enqueue({ at: new Date(0) })).rejects.toMatchObject({ code: 'ERR_QUEUE_PAYLOAD' })
     expect(await svc.queue.counts()).toEqual([])
     const { id } = await coerced.enqueue({ at: new Date(0) })
     await svc.queue.drain()

@@ -365,18 +365,20 @@ export function toStatus(row: JobRow): JobStatus {
  * a Map becomes {}) is refused here, with that said, rather than failing every attempt at the worker.
  */
 function validateStored(task: TaskDefinition, stored: unknown, what: string): unknown {
-  const refuse = (error: unknown): never => {
-    if (!isAfterworkError(error, 'ERR_VALIDATION')) throw error
-    throw new AfterworkError(
-      'ERR_QUEUE_PAYLOAD',
-      `The payload of "${task.name}" changes when stored as JSON (a Date becomes a string, a Map or Set becomes {}) and then fails its schema: ${error.message}. Send JSON values, or let the schema take their JSON form (z.coerce.date())`,
-      { cause: error },
-    )
-  }
+  let value: unknown
   try {
-    const value = validateNow(task.schema, stored, what)
-    return value instanceof Promise ? value.catch(refuse) : value
+    value = validateNow(task.schema, stored, what)
   } catch (error) {
-    return refuse(error)
+    throw storedFormError(task, error)
   }
+  return value instanceof Promise ? value.catch((error: unknown) => Promise.reject(storedFormError(task, error))) : value
+}
+
+function storedFormError(task: TaskDefinition, error: unknown): unknown {
+  if (!isAfterworkError(error, 'ERR_VALIDATION')) return error
+  return new AfterworkError(
+    'ERR_QUEUE_PAYLOAD',
+    `The payload of "${task.name}" changes when stored as JSON (a Date becomes a string, a Map or Set becomes {}) and then fails its schema: ${error.message}. Send JSON values, or let the schema take their JSON form (z.coerce.date())`,
+    { cause: error },
+  )
 }
