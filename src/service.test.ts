@@ -2,7 +2,9 @@ import { describe, expect, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
 import { silentLogger } from './core/logger.js'
 import { memory } from './drivers/memory/driver.js'
-import { createService, type Service } from './service.js'
+import type { LifespanOption, LifespanState } from './core/lifecycle.js'
+import { createService, type Service, type ServiceOptions } from './service.js'
+import { createTestService } from './testing/test-service.js'
 import { ManualClock } from './testing/manual-clock.js'
 
 describe('createService', () => {
@@ -51,6 +53,20 @@ describe('createService', () => {
     expect(seen).toEqual(['db false'])
     expect(typeof svc.state.startedAt).toBe('number')
     await svc.stop()
+  })
+
+  it('types state from lifespans typed beforehand as a whole, as before the per-lifespan overloads', async () => {
+    const built: LifespanOption = async function* pool() { yield { pool: 1 } }
+    expectTypeOf(createService({ logger: silentLogger, lifespan: built })).toEqualTypeOf<Service<LifespanState<LifespanOption>>>()
+    const options: ServiceOptions<LifespanOption> = { logger: silentLogger, lifespan: [built] }
+    createService(options)
+    const wrap = <L extends LifespanOption>(lifespan: L) => createService({ logger: silentLogger, lifespan })
+    const wrapped = wrap([async function* db() { yield { db: 'x' } }] as const)
+    await wrapped.start()
+    expect(wrapped.state).toEqual({ db: 'x' })
+    await wrapped.stop()
+    const maybe = Math.random() > 2 ? [built] : built
+    expect(createTestService({ lifespan: maybe }).readiness).toBe('idle')
   })
 
   it('validates its options, naming the one that is wrong', () => {

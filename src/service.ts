@@ -7,7 +7,7 @@ import { AfterworkError, errorMessage, invalidOption } from './core/errors.js'
 import { Events, type EventMap, type EventName, type Listener } from './core/events.js'
 import { Jobs } from './core/jobs.js'
 import { OffloadPool, type OffloadOptions } from './core/offload/pool.js'
-import { Lifecycle, type Lifespan, type LifespanOption, type Lifespans, type YieldedState } from './core/lifecycle.js'
+import { Lifecycle, type Lifespan, type LifespanOption, type LifespanState, type Lifespans, type YieldedState } from './core/lifecycle.js'
 import type { RunContext } from './core/run-context.js'
 import { cronTrigger } from './core/schedule/cron.js'
 import { dateTrigger } from './core/schedule/date.js'
@@ -511,6 +511,10 @@ export function createService<const T extends readonly unknown[], Tx = never>(
   opts: CreateServiceOptions<Tx> & { lifespan: Lifespans<T> },
 ): Service<YieldedState<T[number]>, Tx>
 export function createService<S = undefined, Tx = never>(opts?: CreateServiceOptions<Tx> & { lifespan?: Lifespan<S> }): Service<YieldedState<S>, Tx>
+/** Lifespans typed beforehand as a whole (a `LifespanOption` value, options built elsewhere, a generic wrapper). */
+export function createService<const L extends LifespanOption | undefined = undefined, Tx = never>(
+  opts: ServiceOptions<L> & { queue?: QueueDriver<Tx> },
+): Service<LifespanState<L>, Tx>
 export function createService(opts: ServiceOptions<LifespanOption | undefined> = {}): AnyService {
   return new Service(opts)
 }

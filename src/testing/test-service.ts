@@ -1,4 +1,4 @@
-import type { Lifespan, LifespanOption, Lifespans, YieldedState } from '../core/lifecycle.js'
+import type { Lifespan, LifespanOption, LifespanState, Lifespans, YieldedState } from '../core/lifecycle.js'
 import { silentLogger } from '../core/logger.js'
 import { memory } from '../drivers/memory/driver.js'
 import { Service, type AnyService, type ServiceOptions } from '../service.js'
@@ -19,6 +19,8 @@ export function createTestService<const T extends readonly unknown[]>(
   opts: Omit<ServiceOptions, 'lifespan'> & { lifespan: Lifespans<T> },
 ): Service<YieldedState<T[number]>> & { clock: ManualClock }
 export function createTestService<S = undefined>(opts?: Omit<ServiceOptions, 'lifespan'> & { lifespan?: Lifespan<S> }): Service<YieldedState<S>> & { clock: ManualClock }
+/** Lifespans typed beforehand as a whole (a `LifespanOption` value, options built elsewhere, a generic wrapper). */
+export function createTestService<const L extends LifespanOption | undefined = undefined>(opts: ServiceOptions<L>): Service<LifespanState<L>> & { clock: ManualClock }
 export function createTestService(opts: ServiceOptions<LifespanOption | undefined> = {}): AnyService & { clock: ManualClock } {
   const clock = opts.clock ?? new ManualClock()
   return new Service({ logger: silentLogger, queue: memory(), random: () => 0.5, ...opts, clock }) as AnyService & { clock: ManualClock }
