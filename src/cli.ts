@@ -167,10 +167,12 @@ function formatTable(rows: string[][]): string {
 
 /**
  * Whether this module is the program node was asked to run. An installed `afterwork` command is
- * npm's symlink (node_modules/.bin/afterwork), while node names this module by its real path.
+ * npm's symlink (node_modules/.bin/afterwork), while node names this module by its real path
+ * (by the link's, under --preserve-symlinks-main): either may match.
  */
 function isEntryPoint(entry: string | undefined): boolean {
   if (entry === undefined) return false
+  if (import.meta.url === pathToFileURL(resolve(entry)).href) return true
   try {
     return import.meta.url === pathToFileURL(realpathSync(entry)).href
   } catch {

@@ -32,8 +32,8 @@ export interface ShutdownOptions {
   background?: Duration
   /**
    * Running jobs, schedule runs and supervised children, stopped together. Jobs and schedule runs
-   * may finish until 1 s before the end, when their signals abort; children's signals abort at
-   * once, each then given its own `shutdown` time within this one. @default '8s'
+   * may finish until 1 s before the end, when their signals abort; children stop one at a time,
+   * last started first, each given its own `shutdown` time after its signal aborts. @default '8s'
    */
   work?: Duration
   /** Lifespan teardown, all of them together. @default '5s' */
@@ -102,6 +102,8 @@ export interface HealthReport {
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 2_000
+/** How long stop() waits for the queue driver to close (a PostgreSQL pool ends when its clients are back). */
+const DRIVER_CLOSE_MS = 2_000
 
 /**
  * Owns everything around a web service's responses: lifespans and their typed state, post-response
@@ -425,7 +427,14 @@ export class Service<S extends object = {}, Tx = never> {
     // Jobs that offload have stopped by now; what is still queued or running in threads gets the grace.
     await this.offload.stop(graceMs)
     await this.#lifecycle.stop(this.shutdownTimeouts.lifespanMs)
-    await this.#queue?.driver.close().catch((error: unknown) => this.log.error({ err: error }, 'closing the queue driver failed'))
+    if (this.#queue) {
+      // A store that does not answer (a database behind a dead network) would hold the close forever.
+      const closing = this.#queue.driver.close().catch((error: unknown) => this.log.error({ err: error }, 'closing the queue driver failed'))
+      if ((await withDeadline(this.clock, DRIVER_CLOSE_MS, closing)).timedOut) {
+        this.log.warn({ timeoutMs: DRIVER_CLOSE_MS }, 'the queue driver did not close in time; going on')
+        this.events.emit('shutdown:abandoned', { step: 'queue', detail: `the driver did not close within ${DRIVER_CLOSE_MS} ms` })
+      }
+    }
     this.#state = undefined
     this.#setReadiness('stopped')
     this.log.info({ durationMs: Math.round(this.clock.monotonic() - started), abandonedBackgroundTasks: abandoned }, 'service stopped')

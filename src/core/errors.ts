@@ -20,7 +20,7 @@ export const errorCodes = {
   ERR_INTERNAL: 'A handler threw something unexpected; the client gets 500 without details, the log gets the error.',
   ERR_HTTP: 'A framework HTTP error (malformed JSON, say) answered with its own status in the error shape.',
   ERR_NAME_REQUIRED: 'A job kind, schedule, task or supervised child was given an anonymous function and no name.',
-  ERR_NAME_DUPLICATE: 'A job kind, schedule or task has a name already used by another of its kind in the service, or a supervised child one used in its supervisor.',
+  ERR_NAME_DUPLICATE: 'A job kind, schedule, task or supervisor has a name already used by another of its kind in the service, or a supervised child one used in its supervisor.',
   ERR_JOB_NOT_FOUND: 'No job has this id: it never existed here, or it finished longer ago than the retention time.',
   ERR_JOB_CANCELLED: 'The reason a cancelled job\'s signal carries when cancel() was given none.',
   ERR_JOB_FULL: 'Too many jobs of this kind are waiting for a concurrency slot.',

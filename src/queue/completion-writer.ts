@@ -28,6 +28,8 @@ export class CompletionWriter {
   readonly #pending: Outcome[] = []
   #flushing: Promise<void> | undefined
   #scheduled = false
+  /** The size of the batch being written now (0 when no write is out). */
+  #writing = 0
   /** Aborted by abandon(): no more writes, and a retry's wait ends at once. */
   readonly #abandoned = new AbortController()
 
@@ -56,13 +58,16 @@ export class CompletionWriter {
   /**
    * Stops writing (a stopping worker whose store does not answer): the retry loop ends after the
    * write in flight, and outcomes still pending are dropped. Their jobs are left running in the
-   * store, so they run again once their leases expire. Returns how many were dropped.
+   * store, so they run again once their leases expire. Returns how many were dropped, and how many
+   * are in the write still out.
    */
-  abandon(): number {
+  abandon(): { dropped: number; inFlight: number } {
     this.#abandoned.abort()
-    const dropped = this.#pending.length
-    this.#pending.length = 0
-    return dropped
+    // A write still out keeps its batch: it may yet be stored (and then reported).
+    const inFlight = this.#writing
+    const dropped = this.#pending.length - inFlight
+    this.#pending.splice(inFlight)
+    return { dropped, inFlight }
   }
 
   /** Nothing waits to be written and no write is in flight. */
@@ -118,13 +123,16 @@ export class CompletionWriter {
       while (this.#pending.length > 0 && !this.#abandoned.signal.aborted) {
         const batch = this.#pending.slice(0, this.#batch)
         const now = this.#queue.now
+        this.#writing = batch.length
         try {
           await this.#queue.driver.jobCompleteMany({ workerId: this.#workerId(), completions: batch.map((p) => p.completion), ...(now === undefined ? {} : { now }) })
         } catch (error) {
+          this.#writing = 0
           this.#log.error({ err: error, count: batch.length }, 'writing job outcomes failed; retrying')
           await this.#clock.sleep(this.#retryMs, this.#abandoned.signal).catch(() => {})
           continue
         }
+        this.#writing = 0
         this.#pending.splice(0, batch.length)
         for (const p of batch) this.#report(p)
       }

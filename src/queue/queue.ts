@@ -212,7 +212,7 @@ export class Queue<Tx = never> {
   ): Promise<JobInsert> {
     const { name } = task
     const text = payloadJson(name, payload)
-    // Most schemas validate synchronously: no promise per job then (enqueueMany builds thousands).
+    // Most schemas validate synchronously: then the two checks add no promise (enqueueMany builds thousands of jobs).
     const given = validateNow(task.schema, payload, what)
     if (given instanceof Promise) await given
     const checked = validateStored(task, JSON.parse(text), what)

@@ -252,18 +252,29 @@ export class Worker {
       this.#events.emit('shutdown:abandoned', { step: 'worker', detail: `${released.length} job(s) handed back to the queue` })
       void this.#outcomes.addNow(released)
     }
-    // The last writes get what is left of the deadline, and at least a second.
-    if ((await withDeadline(this.#clock, left(STORE_GRACE_MS), this.#outcomes.flush())).timedOut) {
-      const dropped = this.#outcomes.abandon()
-      this.#log.error({ outcomes: dropped }, `the store did not take ${dropped} job outcome(s) before the shutdown deadline; their jobs run again when their leases expire`)
+    // The last writes (outcomes, then the identity) share what is left of the deadline, and at
+    // least a second: the service gives the worker its step's time less that second.
+    const last = this.#clock.monotonic() + left(STORE_GRACE_MS)
+    const remaining = () => Math.max(0, last - this.#clock.monotonic())
+    if ((await withDeadline(this.#clock, remaining(), this.#outcomes.flush())).timedOut) {
+      const { dropped, inFlight } = this.#outcomes.abandon()
+      this.#log.error(
+        { outcomes: dropped, inFlight },
+        `the store did not take ${dropped} job outcome(s) before the shutdown deadline (${inFlight} more in a write still out); their jobs run again when their leases expire`,
+      )
       this.#events.emit('shutdown:abandoned', { step: 'worker', detail: `${dropped} job outcome(s) not written` })
     }
     this.#halt.abort(new ShutdownError())
+    let late = false
     const removed = (async () => {
       await this.#heartbeats
       await this.#queue.driver.workerRemove({ workerId: this.#workerId })
-    })()
-    if ((await withDeadline(this.#clock, STORE_GRACE_MS, removed.catch((error: unknown) => this.#log.warn({ err: error }, 'could not remove the worker identity')))).timedOut) {
+    })().catch((error: unknown) => {
+      // After the deadline the driver is closing under it: nothing worth saying then.
+      if (!late) this.#log.warn({ err: error }, 'could not remove the worker identity')
+    })
+    if ((await withDeadline(this.#clock, remaining(), removed)).timedOut) {
+      late = true
       this.#log.warn({}, 'the store did not answer in time to remove the worker identity; it lapses with its lease')
     }
   }

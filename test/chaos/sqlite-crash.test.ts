@@ -46,7 +46,7 @@ describe('SQLite worker crash recovery', () => {
         worker = startWorker()
         const running = worker
         while (ends() < threshold) {
-          if (running.exitCode !== null) throw new Error(`worker ${k} exited (${running.exitCode}) before it was killed`)
+          if (running.exitCode !== null || running.signalCode !== null) throw new Error(`worker ${k} exited (${running.exitCode ?? running.signalCode}) before it was killed`)
           await pause(10)
         }
         running.kill('SIGKILL')
@@ -57,7 +57,7 @@ describe('SQLite worker crash recovery', () => {
       worker = last
       const succeeded = async () => (await producer.queue.counts()).find((c) => c.state === 'succeeded')?.count ?? 0
       while ((await succeeded()) < JOBS) {
-        if (last.exitCode !== null) throw new Error(`the last worker exited (${last.exitCode}) before the queue drained`)
+        if (last.exitCode !== null || last.signalCode !== null) throw new Error(`the last worker exited (${last.exitCode ?? last.signalCode}) before the queue drained`)
         await pause(50)
       }
       last.kill('SIGTERM')
