@@ -6,7 +6,7 @@ import { memory } from '../drivers/memory/driver.js'
 import { createService } from '../service.js'
 import { ManualClock } from '../testing/manual-clock.js'
 import { createTestService } from '../testing/test-service.js'
-import { cancelJob, snooze } from './task.js'
+import { cancelJob, snooze, survivesJson } from './task.js'
 import { deferred } from '../core/deferred.js'
 import type { JobRow } from './driver.js'
 import { toStatus } from './queue.js'
@@ -117,6 +117,16 @@ describe('durable tasks on the memory driver', () => {
     await svc.queue.drain()
     expect(await coerced.get(id)).toMatchObject({ state: 'succeeded', result: '1970-01-01T00:00:00.000Z' })
     await svc.stop()
+  })
+
+  it('knows which payloads come back from JSON unchanged, and checks the others twice', () => {
+    for (const same of [{}, { a: 'x', n: 1.5, ok: false, none: null, list: [1, 'two', { deep: [] }] }, [], 'text', 0, Object.create(null)]) {
+      expect(survivesJson(same)).toBe(true)
+    }
+    class Point { x = 1 }
+    for (const changed of [new Date(0), { at: new Date(0) }, new Map(), [new Set()], { f: () => 1 }, { u: undefined }, [undefined], { n: Number.NaN }, Infinity, new Point(), { big: 1n }, new Array<number>(2)]) {
+      expect(survivesJson(changed)).toBe(false)
+    }
   })
 
   it('retries with exponential backoff, then fails with the last error', async () => {

@@ -10,7 +10,7 @@ import { validateNow, validateWith } from '../core/validate.js'
 import { runInline, type InlineRunnable } from '../core/background-tasks.js'
 import type { Logger } from '../core/logger.js'
 import type { JobCount, JobInsert, JobRow, QueueDriver } from './driver.js'
-import { defineTask, payloadJson, type TaskDefinition, type TaskHandler, type TaskOptions } from './task.js'
+import { defineTask, payloadJson, survivesJson, type TaskDefinition, type TaskHandler, type TaskOptions } from './task.js'
 
 /** Per-job choices at enqueue. */
 export interface EnqueueOptions<Tx = never> {
@@ -212,11 +212,14 @@ export class Queue<Tx = never> {
   ): Promise<JobInsert> {
     const { name } = task
     const text = payloadJson(name, payload)
-    // Most schemas validate synchronously: then the two checks add no promise (enqueueMany builds thousands of jobs).
+    // Most schemas validate synchronously: then the checks add no promise (enqueueMany builds
+    // thousands of jobs). Most payloads are plain JSON already: then one check covers both forms.
     const given = validateNow(task.schema, payload, what)
-    if (given instanceof Promise) await given
-    const checked = validateStored(task, JSON.parse(text), what)
-    const value = checked instanceof Promise ? await checked : checked
+    let value = given instanceof Promise ? await given : given
+    if (!survivesJson(payload)) {
+      const checked = validateStored(task, JSON.parse(text), what)
+      value = checked instanceof Promise ? await checked : checked
+    }
     const rateKey = task.rateLimit ? (task.rateLimit.key?.(value) ?? name) : undefined
     const concurrencyKey = opts.concurrency?.key ?? task.concurrencyKey?.(value)
     const concurrencyLimit = opts.concurrency?.limit ?? task.concurrency

@@ -124,6 +124,35 @@ export function payloadJson(task: string, payload: unknown): string {
   return text
 }
 
+/**
+ * True when `value` comes back from its JSON unchanged: plain objects and arrays of strings, finite
+ * numbers, booleans and null. Then the schema's check of the payload as given also holds for what
+ * the worker will read back, and enqueue skips a second one. (A Date, a Map, a class instance,
+ * undefined, NaN or a function would come back different, or not at all.)
+ */
+export function survivesJson(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(value)
+    case 'object': {
+      if (value === null) return true
+      if (Array.isArray(value)) {
+        for (const item of value) if (!survivesJson(item)) return false
+        return true
+      }
+      const proto: unknown = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return false
+      for (const key in value) if (!survivesJson((value as Record<string, unknown>)[key])) return false
+      return true
+    }
+    default:
+      return false
+  }
+}
+
 export function isSnooze(value: unknown): value is Snooze {
   return typeof value === 'object' && value !== null && typeof (value as Snooze).afterworkSnooze === 'number'
 }
