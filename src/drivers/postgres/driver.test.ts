@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import pg from 'pg'
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { runDriverConformance } from '../conformance/suite.js'
@@ -449,6 +450,22 @@ async function listenTo(driver: QueueDriver<unknown>) {
 }
 
 describe('postgres() options', () => {
+  it('gives up a connection the database never answers after connectTimeout, instead of waiting forever', async () => {
+    // A server that accepts connections and never says a word: a database behind a dead network.
+    const sockets: Socket[] = []
+    const silent = createServer((socket) => void sockets.push(socket))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const { port } = silent.address() as AddressInfo
+    const d = postgres({ url: `postgres://nobody@127.0.0.1:${port}/none`, connectTimeout: '200ms', max: 1 })
+    try {
+      await expect(d.migrate()).rejects.toThrow(/timeout/i)
+    } finally {
+      await d.close()
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => silent.close(resolve))
+    }
+  })
+
   it('refuses a schema that is not a lower-case identifier, and a missing url, as ERR_INVALID_OPTION', () => {
     expect(() => postgres({ url: 'postgres://127.0.0.1/none', schema: 'Jobs; drop' })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('postgres schema must be a lower-case SQL identifier') }),

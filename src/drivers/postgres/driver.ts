@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import type { JobState } from '../../core/job-state.js'
+import { toMs, type Duration } from '../../core/duration.js'
 import { AfterworkError, invalidOption } from '../../core/errors.js'
 import { pickClaimable, type ClaimCandidate } from '../../queue/claim-rules.js'
 import type { Completion, JobCount, JobInsert, JobInsertResult, JobRow, QueueDriver } from '../../queue/driver.js'
@@ -26,6 +27,12 @@ export interface PostgresOptions {
   migrate?: 'auto' | 'check'
   /** Connections of the pool it creates. @default 10 */
   max?: number
+  /**
+   * How long the pool it creates waits for a connection (a new one, or a free one when all are
+   * busy) before the query fails and is retried: a database behind a dead network would otherwise
+   * hold a claim or a write forever (pg's own default). @default '10s'
+   */
+  connectTimeout?: Duration
   /** Called with connection errors the driver recovers from (a database restart, say). */
   onError?: (error: unknown) => void
 }
@@ -121,7 +128,9 @@ class PostgresDriver implements QueueDriver<Queryable> {
       this.#ownPool = false
     } else {
       if (!opts.url) invalidOption('postgres url', opts.url, 'a connection string (or pass a pool)')
-      this.#pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, types })
+      const connectionTimeoutMillis = toMs(opts.connectTimeout ?? '10s', 'postgres connectTimeout')
+      // keepAlive: the OS notices a peer that vanished without closing the connection.
+      this.#pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, types, connectionTimeoutMillis, keepAlive: true })
       this.#ownPool = true
       // Without an error listener an idle client's error (a database restart) crashes the process.
       this.#pool.on('error', (error) => this.#opts.onError?.(error))
