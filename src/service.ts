@@ -504,8 +504,8 @@ type CreateServiceOptions<Tx> = Omit<ServiceOptions, 'lifespan' | 'queue'> & { q
 /**
  * Creates a Service. Its state type is inferred from the lifespans' yields.
  *
- * (Two overloads rather than one type parameter for the whole option: inferring each lifespan's
- * yield on its own lets a lifespan take its context unannotated, `async function* db({ signal })`.)
+ * (The first two overloads infer each lifespan's yield on its own, which lets a lifespan take its
+ * context unannotated, `async function* db({ signal })`; the last takes lifespans typed as a whole.)
  *
  * @example
  * const svc = createService({
