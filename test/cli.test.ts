@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,21 +5,15 @@ import { createService, silentLogger } from 'afterwork'
 import { sqlite } from 'afterwork/sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { emailTask, reportTask } from './fixtures/cli-service.js'
-import { repoRoot } from './process.js'
+import { execute, repoRoot, type Executed } from './process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'afterwork-cli-'))
 const db = join(dir, 'queue.db')
 
 /** Runs `afterwork <args>` from the source, as `npm run afterwork` does, in its own process. */
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--conditions=afterwork-source', '--import', 'tsx', 'src/cli.ts', ...args],
-      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', CLI_DB: db }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    )
-  })
+function cli(...args: string[]): Promise<Executed> {
+  const env = { PATH: process.env.PATH ?? '', CLI_DB: db }
+  return execute(process.execPath, ['--conditions=afterwork-source', '--import', 'tsx', 'src/cli.ts', ...args], { cwd: repoRoot, env, timeoutMs: 60_000 })
 }
 
 describe('the afterwork command', () => {

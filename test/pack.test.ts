@@ -1,21 +1,14 @@
-import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execute, repoRoot, type Executed } from './process.js'
 
 // Packs the package as npm would publish it and uses it from a fresh consumer project: the
 // subpath exports resolve, their types check under NodeNext + strict, and the built code runs.
 
-const repo = fileURLToPath(new URL('..', import.meta.url))
+const repo = repoRoot
 const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
 
 /** The parent `npm test` leaves its own package's variables in the environment: keep them from the children. */
 function childEnv(): NodeJS.ProcessEnv {
@@ -27,13 +20,8 @@ function childEnv(): NodeJS.ProcessEnv {
   return env
 }
 
-function run(command: string, args: string[], cwd: string, timeoutMs = 90_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: childEnv(), timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-      resolve({ code, stdout, stderr: error && !stderr ? String(error) : stderr })
-    })
-  })
+function run(command: string, args: string[], cwd: string, timeoutMs?: number): Promise<Executed> {
+  return execute(command, args, { cwd, env: childEnv(), ...(timeoutMs === undefined ? {} : { timeoutMs }) })
 }
 
 async function mustRun(command: string, args: string[], cwd: string): Promise<string> {

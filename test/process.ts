@@ -1,5 +1,5 @@
 // Helpers for end-to-end tests that run the reference service as a real process.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +15,34 @@ export interface Running {
   lines: string[]
   /** Resolves with the exit code (or the signal name) when the process ends. */
   exited: Promise<number | string>
+}
+
+/** Whether a child process has ended (by itself, or by a signal). */
+export function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null
+}
+
+/** Resolves with the child's exit code (or its signal's name) once it has ended, also if it already has. */
+export function exitOf(child: ChildProcess): Promise<number | string> {
+  if (hasExited(child)) return Promise.resolve(child.exitCode ?? (child.signalCode as string))
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')))
+}
+
+/** What a finished command printed, and its exit code (1 when it was killed or did not start). */
+export interface Executed {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs `command` to its end; never rejects, so a test asserts on the code and the output. */
+export function execute(command: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Executed> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 90_000, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+      resolve({ code, stdout, stderr: error && !stderr ? String(error) : stderr })
+    })
+  })
 }
 
 export function freePort(): Promise<number> {

@@ -41,9 +41,7 @@ export type Lifespans<T extends readonly unknown[]> = { readonly [K in keyof T]:
 export type YieldedState<S> = Merge<ObjectPart<S>>
 
 /** The state type of a lifespan option: the intersection of what each lifespan yields. */
-export type LifespanState<L> = L extends readonly unknown[]
-  ? Merge<ObjectPart<StateOf<L[number]>>>
-  : Merge<ObjectPart<StateOf<L>>>
+export type LifespanState<L> = YieldedState<StateOf<L extends readonly unknown[] ? L[number] : L>>
 
 interface Running {
   name: string

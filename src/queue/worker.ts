@@ -93,7 +93,7 @@ const MAX_DEFAULT_PREFETCH = 1_000
  */
 const ADAPTIVE_CLAIMS = 2
 
-/** How long a stopping worker waits on its store for each last step (outcomes, identity) at least. */
+/** The least time a stopping worker gives its last writes to the store (outcomes, then its identity), together. */
 const STORE_GRACE_MS = 1_000
 
 /**
@@ -236,10 +236,10 @@ export class Worker {
     // down at shutdown) must not keep the process from exiting. Claims in flight end here; the
     // jobs they bring are handed back as they arrive (#accept), and so are those of hand-offs
     // whose insert is in flight.
+    const until = (at: number) => Math.max(0, at - this.#clock.monotonic())
     const deadline = this.#clock.monotonic() + timeoutMs
-    const left = (atLeast = 0) => Math.max(atLeast, deadline - this.#clock.monotonic())
-    await withDeadline(this.#clock, left(), Promise.all([...this.#loops, ...this.#handoffs]))
-    if ((await withDeadline(this.#clock, left(), this.#settle())).timedOut && this.#running.size > 0) {
+    await withDeadline(this.#clock, until(deadline), Promise.all([...this.#loops, ...this.#handoffs]))
+    if ((await withDeadline(this.#clock, until(deadline), this.#settle())).timedOut && this.#running.size > 0) {
       const released: Outcome[] = []
       for (const run of this.#running.values()) {
         run.detached = true
@@ -254,9 +254,8 @@ export class Worker {
     }
     // The last writes (outcomes, then the identity) share what is left of the deadline, and at
     // least a second: the service gives the worker its step's time less that second.
-    const last = this.#clock.monotonic() + left(STORE_GRACE_MS)
-    const remaining = () => Math.max(0, last - this.#clock.monotonic())
-    if ((await withDeadline(this.#clock, remaining(), this.#outcomes.flush())).timedOut) {
+    const last = Math.max(deadline, this.#clock.monotonic() + STORE_GRACE_MS)
+    if ((await withDeadline(this.#clock, until(last), this.#outcomes.flush())).timedOut) {
       const { dropped, inFlight } = this.#outcomes.abandon()
       this.#log.error(
         { outcomes: dropped, inFlight },
@@ -273,7 +272,7 @@ export class Worker {
       // After the deadline the driver is closing under it: nothing worth saying then.
       if (!late) this.#log.warn({ err: error }, 'could not remove the worker identity')
     })
-    if ((await withDeadline(this.#clock, remaining(), removed)).timedOut) {
+    if ((await withDeadline(this.#clock, until(last), removed)).timedOut) {
       late = true
       this.#log.warn({}, 'the store did not answer in time to remove the worker identity; it lapses with its lease')
     }

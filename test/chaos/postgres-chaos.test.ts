@@ -6,7 +6,7 @@ import { createService, silentLogger } from 'afterwork'
 import { postgres } from 'afterwork/postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { chaosTask } from '../fixtures/chaos-task.js'
-import { repoRoot } from '../process.js'
+import { exitOf, hasExited, repoRoot } from '../process.js'
 
 // Its own PostgreSQL cluster, so restarting it disturbs no other suite. Root may create one.
 const VERSION = '15'
@@ -69,8 +69,6 @@ describe.skipIf(!canRun)('PostgreSQL chaos', () => {
         stdio: ['ignore', 'ignore', 'inherit'],
       })
     }
-    const hasExited = (w: ChildProcess) => w.exitCode !== null || w.signalCode !== null
-    const exited = (w: ChildProcess) => (hasExited(w) ? Promise.resolve() : new Promise((resolve) => w.once('exit', resolve)))
     const succeeded = async () => {
       try {
         return (await producer.queue.counts()).find((c) => c.state === 'succeeded')?.count ?? 0
@@ -101,7 +99,7 @@ describe.skipIf(!canRun)('PostgreSQL chaos', () => {
           // One worker dies without warning and a new one takes its place.
           const victim = workers.shift() as ChildProcess
           victim.kill('SIGKILL')
-          await exited(victim)
+          await exitOf(victim)
           workers.push(start())
           kills++
         }
@@ -111,7 +109,7 @@ describe.skipIf(!canRun)('PostgreSQL chaos', () => {
         }
       }
       for (const w of workers) w.kill('SIGTERM')
-      await Promise.all(workers.map(exited))
+      await Promise.all(workers.map(exitOf))
       counts = (await producer.queue.counts()).map((c) => [c.state, c.count])
     } finally {
       // Also when something above failed: a live worker or pool would keep vitest from exiting and hide the error.

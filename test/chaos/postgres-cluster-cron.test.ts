@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
-import { repoRoot } from '../process.js'
+import { exitOf, repoRoot } from '../process.js'
 
 const url = process.env.AFTERWORK_TEST_PG_URL
 const schema = `aw_cron_${process.pid}_${Date.now().toString(36)}`
@@ -36,7 +36,7 @@ describe.skipIf(!url)('cluster cron on PostgreSQL', () => {
       await pause(15_000)
       ended = Date.now()
       for (const r of replicas.slice(1)) r.kill('SIGTERM')
-      await Promise.all(replicas.slice(1).map((r) => (r.exitCode !== null || r.signalCode !== null ? undefined : new Promise((resolve) => r.once('exit', resolve)))))
+      await Promise.all(replicas.slice(1).map(exitOf))
     } finally {
       // Also when something above failed: a live replica would keep vitest from exiting and hide the error.
       for (const r of replicas) r.kill('SIGKILL')

@@ -6,7 +6,7 @@ import { createService, silentLogger } from 'afterwork'
 import { sqlite } from 'afterwork/sqlite'
 import { afterAll, describe, expect, it } from 'vitest'
 import { crashTask } from '../fixtures/crash-service.js'
-import { repoRoot } from '../process.js'
+import { exitOf, hasExited, repoRoot } from '../process.js'
 
 const JOBS = 5_000
 const KILL_AT = [1_200, 2_400, 3_600]
@@ -46,22 +46,22 @@ describe('SQLite worker crash recovery', () => {
         worker = startWorker()
         const running = worker
         while (ends() < threshold) {
-          if (running.exitCode !== null || running.signalCode !== null) throw new Error(`worker ${k} exited (${running.exitCode ?? running.signalCode}) before it was killed`)
+          if (hasExited(running)) throw new Error(`worker ${k} exited (${await exitOf(running)}) before it was killed`)
           await pause(10)
         }
         running.kill('SIGKILL')
-        await new Promise((resolve) => running.once('exit', resolve))
+        await exitOf(running)
       }
       appendFileSync(logFile, `process ${KILL_AT.length}\n`)
       const last = startWorker()
       worker = last
       const succeeded = async () => (await producer.queue.counts()).find((c) => c.state === 'succeeded')?.count ?? 0
       while ((await succeeded()) < JOBS) {
-        if (last.exitCode !== null || last.signalCode !== null) throw new Error(`the last worker exited (${last.exitCode ?? last.signalCode}) before the queue drained`)
+        if (hasExited(last)) throw new Error(`the last worker exited (${await exitOf(last)}) before the queue drained`)
         await pause(50)
       }
       last.kill('SIGTERM')
-      expect(await new Promise((resolve) => last.once('exit', resolve))).toBe(0)
+      expect(await exitOf(last)).toBe(0)
       counts = (await producer.queue.counts()).map((c) => [c.state, c.count])
     } finally {
       // Also when something above failed: a live worker would keep vitest from exiting and hide the error.
